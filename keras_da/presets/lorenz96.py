@@ -1,8 +1,4 @@
-"""Named experiment setups, with every number of a twin experiment in one place.
-
-A preset is a plain nested dict, so that it can be printed, stored in the JSON results next to
-the scores, and overridden from the command line. `get_preset(name)` returns a deep copy.
-"""
+"""Lorenz 96 presets: the standard twin experiment, the published network size, a tiny one."""
 
 import copy
 
@@ -111,19 +107,4 @@ _TINY["evaluation"].update(
     {"num_runs": 2, "num_cycles": 300, "burn_in": 50, "three_dvar_stds": [0.3, 0.5], "sweep_cycles": 200}
 )
 
-PRESETS = {p["name"]: p for p in (_LORENZ96, _LORENZ96_PAPER, _TINY)}
-DEFAULT_PRESET = "lorenz96"
-
-
-def get_preset(name=DEFAULT_PRESET):
-    """Return a deep copy of the preset called `name`."""
-    if name not in PRESETS:
-        raise ValueError(
-            f"Unknown preset {name!r}. Available presets: {', '.join(sorted(PRESETS))}."
-        )
-    return copy.deepcopy(PRESETS[name])
-
-
-def list_presets():
-    """Return `(name, description)` pairs of every preset."""
-    return [(name, preset["description"]) for name, preset in sorted(PRESETS.items())]
+LORENZ96_PRESETS = (_LORENZ96, _LORENZ96_PAPER, _TINY)
