@@ -17,6 +17,9 @@ class DynamicsLayer(keras.layers.Layer):
     """
 
     def __init__(self, time_step, **kwargs):
+        # Weightless models compute in the dtype of their input (float32 or float64) instead of
+        # casting it to the layer's dtype.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         if isinstance(time_step, bool) or not math.isfinite(time_step) or time_step <= 0:
             raise ValueError(

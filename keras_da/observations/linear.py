@@ -55,6 +55,8 @@ class LinearObservation(keras.layers.Layer):
     """
 
     def __init__(self, variance=1.0, indices=None, stride=None, offset=0, **kwargs):
+        # H has no weights: it computes in the dtype of its input instead of casting it.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.variance = _as_variance_array(variance)
         if indices is not None and stride is not None:

@@ -107,6 +107,8 @@ class LearnedFilter(keras.Model):
         self.rmse_tracker = keras.metrics.Mean(name="rmse")
         self.reset_tracker = keras.metrics.Sum(name="pool_resets")
         self.rnn.build((None, None, self.cell.observation_dim))
+        # Every weight exists now, so checkpoints can be restored before the first step.
+        self.built = True
 
     # ------------------------------------------------------------------ properties
     @property

@@ -1,0 +1,90 @@
+"""`keras-da train`: train a learned analysis through the cycle on a preset's twin experiment."""
+
+import json
+import logging
+import os
+import time
+
+from keras_da.presets import DEFAULT_PRESET, PRESETS
+
+logger = logging.getLogger(__name__)
+
+# Options that override a preset's "training" and "network" sections: (flag, section, key, type, help).
+OVERRIDES = (
+    ("--steps", "training", "steps", int, "total training steps (windows of B trajectories)"),
+    ("--steps-per-epoch", "training", "steps_per_epoch", int, "steps between progress reports and checkpoints"),
+    ("--batch-size", "training", "batch_size", int, "B, trajectories per training step"),
+    ("--pool-size", "training", "pool_size", int, "Nr, trajectories in the online training pool"),
+    ("--window-length", "training", "window_length", int, "L, cycles unrolled per step (truncated BPTT length)"),
+    ("--ensemble-size", "training", "ensemble_size", int, "Ne, members propagated per trajectory"),
+    ("--learning-rate", "training", "learning_rate", float, "initial Adam learning rate"),
+    ("--final-learning-rate", "training", "final_learning_rate", float, "learning rate at the end of the cosine decay"),
+    ("--seed", "training", "seed", int, "seed of the pool, the observation noise and the initial weights"),
+    ("--filters", "network", "filters", int, "Nf, channels of the hidden convolutions"),
+    ("--num-blocks", "network", "num_blocks", int, "Nb, residual blocks"),
+    ("--convs-per-block", "network", "convs_per_block", int, "Nsb, convolutions per residual block"),
+    ("--kernel-size", "network", "kernel_size", int, "f, odd kernel width in grid points"),
+)
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "train",
+        help="train a learned analysis a_θ through the forecast-analysis cycle",
+        description="Train the residual CNN analysis a_θ online through the cycle (truncated "
+        "backpropagation through time) on a preset's twin experiment and save it as MODEL.keras.",
+    )
+    parser.add_argument(
+        "--preset",
+        default=DEFAULT_PRESET,
+        choices=sorted(PRESETS),
+        help=f"named experiment setup (default {DEFAULT_PRESET}: Lorenz 96, Nx 40, F 8, "
+        "dt 0.05, H = I, R = I)",
+    )
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="directory for model.keras, preset.json, history.json and checkpoints "
+        "(default runs/PRESET)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from OUTPUT/backup (weights, optimizer, pool, epoch)",
+    )
+    parser.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUTPUT/logs")
+    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
+    for flag, _, _, kind, text in OVERRIDES:
+        parser.add_argument(flag, type=kind, default=None, help=f"{text} (default: from the preset)")
+    parser.set_defaults(run=run_train)
+
+
+def apply_overrides(preset, args):
+    for flag, section, key, _, _ in OVERRIDES:
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if value is not None:
+            preset[section][key] = value
+    return preset
+
+
+def run_train(args):
+    from keras_da.presets import get_preset
+    from keras_da.training.run import train_from_preset
+
+    preset = apply_overrides(get_preset(args.preset), args)
+    output = args.output or os.path.join("runs", preset["name"])
+    backup = os.path.join(output, "backup")
+    if os.path.isdir(backup) and not args.resume:
+        raise ValueError(
+            f"{backup} holds a checkpoint of an earlier run. Pass --resume to continue it, or "
+            "choose another --output (or delete that directory) to start afresh."
+        )
+    start = time.perf_counter()
+    model_path = train_from_preset(
+        preset, output, tensorboard=args.tensorboard, verbose=args.verbose
+    )
+    seconds = time.perf_counter() - start
+    with open(os.path.join(output, "training_time.json"), "w") as stream:
+        json.dump({"wall_seconds": seconds}, stream)
+    print(f"Saved the trained filter to {model_path} ({seconds / 60:.1f} min).")
+    print(f"Evaluate it with: keras-da evaluate {model_path}")

@@ -1,0 +1,74 @@
+"""Figures of evaluation results (matplotlib, Agg backend: no display needed)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_rmse_time_series(results, path, burn_in, run=0, observation_std=None):
+    """Plot the analysis RMSE against time for each method (one run) and save a PNG to `path`."""
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for name, result in results.items():
+        series = result["rmse_series"][run]
+        label = f"{name} (aRMSE {result['armse']:.3f})"
+        ax.plot(np.arange(1, len(series) + 1), series, lw=0.8, label=label)
+    if observation_std is not None:
+        ax.axhline(observation_std, color="k", ls=":", lw=1, label="observation error std")
+    ax.axvline(burn_in, color="grey", ls="--", lw=1, label="end of burn-in")
+    ax.set_yscale("log")
+    ax.set_xlabel("cycle k (Δt per cycle)")
+    ax.set_ylabel("analysis RMSE")
+    ax.set_title(f"Analysis RMSE against time, run {run}")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_hovmoller(truth, analysis_means, path, title="", num_cycles=200, start=None):
+    """Plot truth, analysis mean and their difference as space–time (Hovmöller) diagrams.
+
+    Args:
+        truth: `(T, Nx)` for one run.
+        analysis_means: `(T, Nx)` for the same run.
+        num_cycles: number of cycles shown (the last ones when `start` is None).
+    """
+    total = truth.shape[0]
+    start = max(total - num_cycles, 0) if start is None else start
+    window = slice(start, start + num_cycles)
+    error = analysis_means[window] - truth[window]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.5), sharey=True)
+    limit = float(np.max(np.abs(truth[window])))
+    extent = (0, truth.shape[1], start + num_cycles, start)
+    panels = (
+        (truth[window], "truth", "RdBu_r", limit),
+        (analysis_means[window], "analysis mean", "RdBu_r", limit),
+        (error, "analysis − truth", "PuOr_r", max(float(np.max(np.abs(error))), 1e-6)),
+    )
+    for ax, (field, label, cmap, vmax) in zip(axes, panels):
+        image = ax.imshow(field, aspect="auto", cmap=cmap, vmin=-vmax, vmax=vmax, extent=extent)
+        ax.set_title(label)
+        ax.set_xlabel("grid index n")
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    axes[0].set_ylabel("cycle k")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_sweep(values, scores, path, parameter, method):
+    """Plot a tuning sweep: aRMSE against the swept parameter, best marked."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(values, scores, "o-")
+    best = int(np.nanargmin(scores))
+    ax.plot(values[best], scores[best], "r*", ms=14, label=f"best {parameter} = {values[best]:g}")
+    ax.set_xlabel(parameter)
+    ax.set_ylabel("aRMSE (sweep run)")
+    ax.set_title(f"{method} tuning sweep")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
