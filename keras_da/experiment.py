@@ -1,11 +1,11 @@
 """Build the layers of an experiment from a preset dict."""
 
 from keras_da.analysis import FreeRun, ResidualCNNAnalysis
-from keras_da.dynamics import Lorenz96
+from keras_da.dynamics import KuramotoSivashinsky, Lorenz96
 from keras_da.observations import LinearObservation
 
 # Dynamics layers by the name used in presets' "model" section.
-DYNAMICS = {"lorenz96": Lorenz96}
+DYNAMICS = {"lorenz96": Lorenz96, "kuramoto_sivashinsky": KuramotoSivashinsky}
 
 # Learned analyses by the name used in presets' "network" section ("architecture" key).
 LEARNED_ANALYSES = {"resnet": ResidualCNNAnalysis}

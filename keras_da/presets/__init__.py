@@ -7,9 +7,12 @@ Each model family keeps its presets in its own module; this module registers the
 
 import copy
 
+from keras_da.presets.kuramoto_sivashinsky import KURAMOTO_SIVASHINSKY_PRESETS
 from keras_da.presets.lorenz96 import LORENZ96_PRESETS
 
-PRESETS = {preset["name"]: preset for preset in LORENZ96_PRESETS}
+PRESETS = {
+    preset["name"]: preset for preset in LORENZ96_PRESETS + KURAMOTO_SIVASHINSKY_PRESETS
+}
 DEFAULT_PRESET = "lorenz96"
 
 
