@@ -1,6 +1,11 @@
 """Build the layers of an experiment from a preset dict."""
 
-from keras_da.analysis import FreeRun, ResidualCNNAnalysis
+from keras_da.analysis import (
+    FreeRun,
+    InnovationOnlyAnalysis,
+    LinearCNNAnalysis,
+    ResidualCNNAnalysis,
+)
 from keras_da.dynamics import KuramotoSivashinsky, Lorenz96
 from keras_da.observations import LinearObservation
 
@@ -8,7 +13,11 @@ from keras_da.observations import LinearObservation
 DYNAMICS = {"lorenz96": Lorenz96, "kuramoto_sivashinsky": KuramotoSivashinsky}
 
 # Learned analyses by the name used in presets' "network" section ("architecture" key).
-LEARNED_ANALYSES = {"resnet": ResidualCNNAnalysis}
+LEARNED_ANALYSES = {
+    "resnet": ResidualCNNAnalysis,
+    "linear": LinearCNNAnalysis,
+    "innovation_only": InnovationOnlyAnalysis,
+}
 
 
 def build_dynamics(model_config):
@@ -30,6 +39,8 @@ def build_learned_analysis(network_config, observation_operator):
     """Return the learned analysis described by a preset's "network" section."""
     config = dict(network_config)
     name = config.pop("architecture", "resnet")
+    if name == "linear":
+        config.pop("activation", None)
     if name not in LEARNED_ANALYSES:
         raise ValueError(
             f"Unknown architecture {name!r}. Available: {', '.join(sorted(LEARNED_ANALYSES))}."

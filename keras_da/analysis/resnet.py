@@ -190,17 +190,16 @@ class ResidualCNNAnalysis(AnalysisLayer):
         _check_positive_int("filters", filters)
         _check_positive_int("num_blocks", num_blocks)
         _check_positive_int("convs_per_block", convs_per_block)
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"`activation` must be one of {ACTIVATIONS}, received activation={activation!r}."
-            )
+        self.check_activation(activation)
         self.filters = filters
         self.num_blocks = num_blocks
         self.convs_per_block = convs_per_block
         self.kernel_size = kernel_size
         self.activation = activation
+        use_bias = self.use_bias
         conv = lambda n, act, name, **kw: PeriodicConv1D(  # noqa: E731
-            n, kernel_size, activation=act, dtype=self.dtype_policy, name=name, **kw
+            n, kernel_size, activation=act, use_bias=use_bias, dtype=self.dtype_policy, name=name,
+            **kw,
         )
         self.input_conv = conv(filters, activation, "input_conv")
         self.blocks = [
@@ -209,8 +208,22 @@ class ResidualCNNAnalysis(AnalysisLayer):
         ]
         self.output_conv = conv(1, None, "output_conv", kernel_initializer="zeros")
 
+    # Input channels of the network (see `features`) and whether convolutions add a bias.
+    num_input_channels = 4
+    use_bias = True
+
+    def check_activation(self, activation):
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"`activation` must be one of {ACTIVATIONS}, received activation={activation!r}."
+            )
+
+    def features(self, forecast, weighted_innovation):
+        """Return the network input `(batch * Ne, Nx, channels)`; see `ensemble_features`."""
+        return ensemble_features(forecast, weighted_innovation)
+
     def build(self, forecast_shape, observation_shape=None):
-        features = (None, forecast_shape[-1], 4)
+        features = (None, forecast_shape[-1], self.num_input_channels)
         self.input_conv.build(features)
         hidden = (None, forecast_shape[-1], self.filters)
         for block in self.blocks:
@@ -221,13 +234,17 @@ class ResidualCNNAnalysis(AnalysisLayer):
 
     def increment(self, forecast, weighted_innovation):
         """Return a_θ(E^f, ζ), shape `(batch, Ne, Nx)`, for ζ = Hᵀ R⁻¹ δ of shape `(batch, Nx)`."""
-        h = self.input_conv(ensemble_features(forecast, weighted_innovation))
+        h = self.input_conv(self.features(forecast, weighted_innovation))
         for block in self.blocks:
             residual = h
             for layer in block:
                 h = layer(h)
             h = h + residual
         out = self.output_conv(h)[..., 0]
+        return self.reshape_increment(out, forecast)
+
+    def reshape_increment(self, out, forecast):
+        """Reshape the network output `(batch * Ne, Nx)` to the ensemble's shape."""
         return ops.reshape(out, ops.shape(forecast))
 
     def call(self, forecast, observation):
