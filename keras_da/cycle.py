@@ -79,9 +79,19 @@ class AssimilationCell(keras.layers.Layer):
         return ops.reshape(ensemble, (-1, self.ensemble_size * self.state_dim))
 
     def forecast_and_analyse(self, ensemble, observation):
-        """Return (E^f, E^a) for an analysis ensemble `(batch, Ne, Nx)` and observation `(batch, Ny)`."""
+        """Return (E^f, E^a) for an analysis ensemble `(batch, Ne, Nx)` and observation `(batch, Ny)`.
+
+        With an observation operator that allows missing values (NaN), a run whose observations
+        are all missing at this cycle skips the analysis (E^a = E^f), as a classical filter
+        does when no data arrive; a learned analysis would otherwise add its zero-innovation
+        increment a_θ(E^f, 0).
+        """
         forecast = self.dynamics(ensemble)
-        return forecast, self.analysis(forecast, observation)
+        analysis = self.analysis(forecast, observation)
+        if self.analysis.observation_operator.allow_missing:
+            any_observed = ops.any(ops.logical_not(ops.isnan(observation)), axis=-1)
+            analysis = ops.where(any_observed[:, None, None], analysis, forecast)
+        return forecast, analysis
 
     def call(self, observation, states):
         ensemble = self.unflatten(states[0] if isinstance(states, (list, tuple)) else states)

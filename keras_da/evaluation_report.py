@@ -28,13 +28,13 @@ def load_preset_for_model(model_path, preset_name=None):
     return get_preset()
 
 
-def tune_three_dvar(dynamics, observation_operator, preset, stds):
+def tune_three_dvar(dynamics, observation_operator, preset, stds, state_dim=None):
     """Pick σ_b of 3D-Var (B = σ_b² I) with the lowest aRMSE on a short separate twin run."""
     config = preset["evaluation"]
     sweep_cycles = config["sweep_cycles"]
     burn_in = min(config["burn_in"], sweep_cycles // 2)
     twin = make_twin_experiment(
-        dynamics, observation_operator, preset["model"]["state_dim"], config["num_runs"],
+        dynamics, observation_operator, state_dim or preset["model"]["state_dim"], config["num_runs"],
         sweep_cycles + burn_in, preset["spin_up_cycles"], seed=config["seed"] + 1000,
     )
     methods = {f"sigma_b={s:g}": (ThreeDVar(observation_operator, background_std=s), 1) for s in stds}
@@ -59,8 +59,14 @@ def format_table(results, published=None):
     return "\n".join(lines)
 
 
-def evaluate_model_file(model_path, output, preset_name=None, overrides=None, plots=True):
-    """Evaluate a saved `LearnedFilter` against tuned 3D-Var and the free run; write JSON and PNGs."""
+def evaluate_model_file(
+    model_path, output, preset_name=None, overrides=None, plots=True, state_dim=None
+):
+    """Evaluate a saved `LearnedFilter` against tuned 3D-Var and the free run; write JSON and PNGs.
+
+    `state_dim` evaluates on a grid of another size than the one the model was trained on
+    (transfer across Nx): the periodic convolutions of a_θ apply to any Nx.
+    """
     preset = load_preset_for_model(model_path, preset_name)
     config = preset["evaluation"]
     for key, value in (overrides or {}).items():
@@ -70,9 +76,13 @@ def evaluate_model_file(model_path, output, preset_name=None, overrides=None, pl
 
     model = keras.models.load_model(model_path)
     dynamics, H = model.dynamics, model.observation_operator
-    state_dim = model.state_dim
+    trained_state_dim = model.state_dim
+    state_dim = state_dim or trained_state_dim
+    if state_dim != trained_state_dim:
+        dynamics.check_state_dim(state_dim)
+        logger.info("Transfer: model trained at Nx=%d, evaluated at Nx=%d.", trained_state_dim, state_dim)
     logger.info("Tuning 3D-Var over σ_b in %s.", config["three_dvar_stds"])
-    best_std, sweep = tune_three_dvar(dynamics, H, preset, config["three_dvar_stds"])
+    best_std, sweep = tune_three_dvar(dynamics, H, preset, config["three_dvar_stds"], state_dim)
 
     logger.info(
         "Twin experiment: %d runs x (%d burn-in + %d scored) cycles.",
@@ -95,6 +105,8 @@ def evaluate_model_file(model_path, output, preset_name=None, overrides=None, pl
     report = {
         "model": os.path.abspath(model_path),
         "preset": preset["name"],
+        "state_dim": state_dim,
+        "trained_state_dim": trained_state_dim,
         "evaluation": config,
         "three_dvar_sweep": {"best_background_std": best_std, "armse_by_std": sweep},
         "results": {

@@ -87,10 +87,16 @@ def test_increment_uses_precision_weighted_innovation():
     np.testing.assert_allclose(np.asarray(analysis(forecast, y)), expected, atol=1e-6)
 
 
-def test_weights_apply_to_another_grid_size():
-    analysis = make_analysis()
-    forecast = np.random.default_rng(6).standard_normal((2, 1, 80)).astype("float32")
-    assert tuple(analysis(forecast, np.zeros((2, 80), "float32")).shape) == (2, 1, 80)
+@pytest.mark.parametrize("state_dim", [20, 160])
+def test_weights_built_at_40_apply_to_another_grid_size(state_dim):
+    analysis = make_analysis()  # built and given weights at Nx = 40
+    rng = np.random.default_rng(6)
+    forecast = rng.standard_normal((2, 1, state_dim)).astype("float32")
+    y = rng.standard_normal((2, state_dim)).astype("float32")
+    out = np.asarray(analysis(forecast, y))
+    assert out.shape == (2, 1, state_dim)
+    shifted = np.asarray(analysis(np.roll(forecast, 3, axis=-1), np.roll(y, 3, axis=-1)))
+    np.testing.assert_allclose(shifted, np.roll(out, 3, axis=-1), atol=1e-4)
 
 
 def test_config_and_keras_file_round_trip(tmp_path):

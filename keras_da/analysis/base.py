@@ -36,6 +36,8 @@ class AnalysisLayer(keras.layers.Layer):
 
     # Subclasses with a minimum ensemble size override this.
     min_ensemble_size = 1
+    # Whether the analysis handles missing observations (NaN with `allow_missing=True`).
+    supports_missing_observations = False
 
     def check_inputs(self, forecast, observation):
         """Raise `ValueError` for an ensemble of the wrong rank or an observation of the wrong size."""
@@ -56,6 +58,12 @@ class AnalysisLayer(keras.layers.Layer):
                 f"{tuple(observation.shape)}."
             )
         self.observation_operator.check_observation(observation, forecast.shape[-1])
+        if self.observation_operator.allow_missing and not self.supports_missing_observations:
+            raise NotImplementedError(
+                f"{type(self).__name__} does not handle missing observations; use an operator "
+                "with allow_missing=False or an analysis that supports them (the learned "
+                "analyses, 3D-Var with B = σ_b² I, the free run)."
+            )
 
     def forecast_mean_and_innovation(self, forecast, observation):
         """Return the forecast mean x̄^f `(batch, Nx)` and Hᵀ R⁻¹ (y − H x̄^f) `(batch, Nx)`."""
@@ -93,6 +101,8 @@ class FreeRun(AnalysisLayer):
 
     It is the reference row of every comparison: a filter must beat the free run.
     """
+
+    supports_missing_observations = True
 
     def call(self, forecast, observation):
         self.check_inputs(forecast, observation)

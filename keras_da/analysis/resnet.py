@@ -211,6 +211,8 @@ class ResidualCNNAnalysis(AnalysisLayer):
     # Input channels of the network (see `features`) and whether convolutions add a bias.
     num_input_channels = 4
     use_bias = True
+    # A missing observation contributes ζ = 0 at its location (see LinearObservation).
+    supports_missing_observations = True
 
     def check_activation(self, activation):
         if activation not in ACTIVATIONS:

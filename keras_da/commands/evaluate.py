@@ -35,6 +35,13 @@ def register(subparsers):
         default=None,
         help="comma-separated σ_b values of the 3D-Var sweep, B = σ_b² I (default: preset)",
     )
+    parser.add_argument(
+        "--state-dim",
+        type=int,
+        default=None,
+        help="Nx of the evaluation grid, if different from the training grid (transfer across "
+        "dimension; default: the model's Nx)",
+    )
     parser.add_argument("--no-plots", action="store_true", help="write results.json only")
     parser.set_defaults(run=run_evaluate)
 
@@ -53,7 +60,12 @@ def run_evaluate(args):
     }
     output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.model)), "evaluation")
     report = evaluate_model_file(
-        args.model, output, preset_name=args.preset, overrides=overrides, plots=not args.no_plots
+        args.model,
+        output,
+        preset_name=args.preset,
+        overrides=overrides,
+        plots=not args.no_plots,
+        state_dim=args.state_dim,
     )
     print(report["table"])
     print(f"Results written to {os.path.join(output, 'results.json')}")

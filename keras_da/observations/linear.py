@@ -41,6 +41,9 @@ class LinearObservation(keras.layers.Layer):
         stride: observe every `stride`-th variable starting at `offset`, for any Nx. Cannot be
             combined with `indices`.
         offset: first observed variable when `stride` is given. Default 0.
+        allow_missing: if True, NaN entries of an observation vector mark missing observations
+            (a per-cycle mask): their innovation is set to zero, which is the same as giving them
+            an infinite error variance. If False (default), any NaN raises `ValueError`.
 
     Call arguments:
         x: states of shape `(..., Nx)`.
@@ -54,7 +57,9 @@ class LinearObservation(keras.layers.Layer):
         TensorShape([3, 20])
     """
 
-    def __init__(self, variance=1.0, indices=None, stride=None, offset=0, **kwargs):
+    def __init__(
+        self, variance=1.0, indices=None, stride=None, offset=0, allow_missing=False, **kwargs
+    ):
         # H has no weights: it computes in the dtype of its input instead of casting it.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
@@ -85,6 +90,22 @@ class LinearObservation(keras.layers.Layer):
         self.indices = indices
         self.stride = stride
         self.offset = offset
+        self.allow_missing = bool(allow_missing)
+
+    @classmethod
+    def random_subset(cls, num_observed, state_dim, seed, variance=1.0, **kwargs):
+        """Return an operator observing a fixed random subset of `num_observed` of `state_dim` variables.
+
+        The subset is drawn once with `numpy.random.default_rng(seed)` and stored, sorted, as
+        `indices`, so it is saved with the model.
+        """
+        if not 1 <= num_observed <= state_dim:
+            raise ValueError(
+                f"`num_observed` must be between 1 and Nx={state_dim}, received {num_observed}."
+            )
+        rng = np.random.default_rng(seed)
+        indices = np.sort(rng.choice(state_dim, size=num_observed, replace=False))
+        return cls(variance=variance, indices=indices.tolist(), **kwargs)
 
     # ------------------------------------------------------------------ structure
     def observed_indices(self, state_dim):
@@ -151,9 +172,21 @@ class LinearObservation(keras.layers.Layer):
         return ops.convert_to_tensor(1.0 / self.variances(state_dim), dtype=dtype)
 
     def innovation(self, y, x):
-        """Return δ = y − H(x) for observations `(..., Ny)` and states `(..., Nx)`."""
+        """Return δ = y − H(x) for observations `(..., Ny)` and states `(..., Nx)`.
+
+        With `allow_missing`, δ is zero where y is NaN.
+        """
         self.check_observation(y, x.shape[-1], check_finite=False)
+        if self.allow_missing:
+            missing = ops.isnan(y)
+            return ops.where(missing, ops.zeros_like(y), ops.where(missing, 0.0, y) - self(x))
         return y - self(x)
+
+    def observed_mask(self, y):
+        """Return 1.0 where an observation is present and 0.0 where it is missing (NaN)."""
+        if not self.allow_missing:
+            return ops.ones_like(y)
+        return ops.cast(ops.logical_not(ops.isnan(y)), y.dtype)
 
     def precision_weighted_innovation(self, y, x):
         """Return Hᵀ R⁻¹ (y − H(x)) in state space, shape `(..., Nx)`."""
@@ -197,11 +230,19 @@ class LinearObservation(keras.layers.Layer):
             )
         if check_finite:
             values = _concrete_or_none(y)
-            if values is not None and not np.all(np.isfinite(values)):
-                bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+            if values is None:
+                return
+            invalid = np.isinf(values) if self.allow_missing else ~np.isfinite(values)
+            if np.any(invalid):
+                kind = "infinite" if self.allow_missing else "non-finite (NaN or inf)"
+                hint = (
+                    "Use NaN for a missing observation."
+                    if self.allow_missing
+                    else "Remove them, or create the operator with allow_missing=True and use "
+                    "NaN for missing observations."
+                )
                 raise ValueError(
-                    f"Observations contain {bad} non-finite value(s) (NaN or inf). Remove them or "
-                    "mark them as missing with an observation mask."
+                    f"Observations contain {int(np.sum(invalid))} {kind} value(s). {hint}"
                 )
 
     def compute_output_shape(self, input_shape):
@@ -211,7 +252,13 @@ class LinearObservation(keras.layers.Layer):
         config = super().get_config()
         variance = self.variance.tolist()
         config.update(
-            {"variance": variance, "indices": self.indices, "stride": self.stride, "offset": self.offset}
+            {
+                "variance": variance,
+                "indices": self.indices,
+                "stride": self.stride,
+                "offset": self.offset,
+                "allow_missing": self.allow_missing,
+            }
         )
         return config
 
