@@ -12,7 +12,7 @@ import os
 import sys
 
 # Modules of keras_da.commands, in the order their subcommands are listed in --help.
-COMMAND_MODULES = ("train", "evaluate")
+COMMAND_MODULES = ("train", "evaluate", "baselines", "transfer", "diagnose")
 
 
 def build_parser():

@@ -122,7 +122,9 @@ def summarize_rmse(rmse, burn_in):
     }
 
 
-def evaluate_methods(methods, dynamics, twin, burn_in, initial_spread=1.0, seed=0, keep_series=True):
+def evaluate_methods(
+    methods, dynamics, twin, burn_in, initial_spread=1.0, seed=0, keep_series=True, dtype="float32"
+):
     """Run every method on the same twin experiment.
 
     Args:
@@ -133,6 +135,7 @@ def evaluate_methods(methods, dynamics, twin, burn_in, initial_spread=1.0, seed=
         initial_spread: standard deviation of the first ensemble around the initial truth.
         seed: seed of the first ensembles (the same for every method).
         keep_series: whether to return the RMSE time series and analysis means too.
+        dtype: dtype of the cycle ("float32" or "float64"); the analysis layers must match it.
 
     Returns:
         dict from method name to a summary dict (see `summarize_rmse`) with `seconds` and
@@ -142,7 +145,9 @@ def evaluate_methods(methods, dynamics, twin, burn_in, initial_spread=1.0, seed=
     results = {}
     for name, (analysis, ensemble_size) in methods.items():
         start = time.perf_counter()
-        means = run_filter(dynamics, analysis, twin, ensemble_size, initial_spread, seed)
+        means = run_filter(
+            dynamics, analysis, twin, ensemble_size, initial_spread, seed, dtype=dtype
+        )
         seconds = time.perf_counter() - start
         rmse = rmse_series(means, twin.truth)
         summary = summarize_rmse(rmse, burn_in)
