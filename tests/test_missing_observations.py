@@ -68,3 +68,27 @@ def test_subsampled_operator_runs_in_the_cycle(attractor_states):
         out = np.asarray(rnn(y, initial_state=[attractor_states[:2]]))
         assert out.shape == (2, 3, 40)
         assert np.all(np.isfinite(out))
+
+
+def test_three_dvar_with_missing_value_equals_smaller_operator():
+    from keras_da import ThreeDVar
+
+    rng = np.random.default_rng(5)
+    forecast = rng.standard_normal((2, 1, 6))
+    y = rng.standard_normal((2, 6))
+    y_missing = y.copy()
+    y_missing[:, 2] = np.nan
+    masked = ThreeDVar(LinearObservation(0.5, allow_missing=True), background_std=0.7, dtype="float64")
+    kept = [0, 1, 3, 4, 5]
+    reduced = ThreeDVar(LinearObservation(0.5, indices=kept), background_std=0.7, dtype="float64")
+    np.testing.assert_allclose(
+        np.asarray(masked(forecast, y_missing)), np.asarray(reduced(forecast, y[:, kept])), rtol=1e-12
+    )
+
+
+def test_ensemble_filter_rejects_missing_values():
+    from keras_da import ETKF
+
+    etkf = ETKF(LinearObservation(1.0, allow_missing=True), inflation=1.02)
+    with pytest.raises(NotImplementedError, match="missing observations"):
+        etkf(np.zeros((1, 4, 40), "float32"), np.zeros((1, 40), "float32"))

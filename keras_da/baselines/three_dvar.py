@@ -60,6 +60,10 @@ class ThreeDVar(AnalysisLayer):
             self.background_covariance = check_background_covariance(background_covariance)
         self._gain_cache = {}
 
+    @property
+    def supports_missing_observations(self):
+        return self.background_covariance is None
+
     def gain(self, state_dim):
         """Return the static gain K as a float64 NumPy array of shape `(Nx, Ny)`."""
         if self.background_covariance is not None:
@@ -86,7 +90,9 @@ class ThreeDVar(AnalysisLayer):
             gain = self._dense_gain(state_dim, forecast.dtype)
             return apply_static_gain(forecast, observation, self.observation_operator, gain)
         mean = ops.mean(forecast, axis=1)
-        innovation = ops.cast(observation, forecast.dtype) - self.observation_operator(mean)
+        # With B = σ_b² I and a selection H, observations are analysed independently, so a
+        # missing one (zero innovation) leaves the others' increments exact.
+        innovation = self.observation_operator.innovation(ops.cast(observation, forecast.dtype), mean)
         variances = self.observation_operator.variances(state_dim)
         scalar_gain = self.background_std**2 / (self.background_std**2 + variances)
         weights = ops.convert_to_tensor(scalar_gain, dtype=forecast.dtype)
