@@ -1,10 +1,7 @@
-"""Figures of evaluation results (matplotlib, Agg backend: no display needed)."""
+"""Figures of evaluation results, written to PNG files with matplotlib."""
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def plot_rmse_time_series(results, path, burn_in, run=0, observation_std=None):
