@@ -1,8 +1,7 @@
 """The `keras-da` command line.
 
 Each subcommand lives in a module of `keras_da.commands` that defines `register(subparsers)`
-(adding its parser and `set_defaults(run=...)`) and the function it runs. Importing TensorFlow
-is deferred to the subcommand so that `keras-da --help` answers at once.
+(adding its parser and `set_defaults(run=...)`) and the function it runs.
 """
 
 import argparse
@@ -12,7 +11,7 @@ import os
 import sys
 
 # Modules of keras_da.commands, in the order their subcommands are listed in --help.
-COMMAND_MODULES = ("train", "evaluate", "baselines", "transfer", "diagnose")
+COMMAND_MODULES = ("train", "evaluate", "baselines", "transfer", "diagnose", "export")
 
 
 def build_parser():
@@ -36,6 +35,7 @@ def build_parser():
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("MPLBACKEND", "Agg")  # figures are written to files, never shown
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

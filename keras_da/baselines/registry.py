@@ -31,7 +31,7 @@ DEFAULT_ENSEMBLE_SIZES = {"enkf": 20, "etkf": 20, "enkf_n": 20, "3dvar": 1, "oi"
 # The grids bracket the best values measured on the standard Lorenz 96 experiment (Nx = 40,
 # H = I, R = I, Ne = 20); other setups may need other grids.
 SWEEP_PARAMETERS = {
-    "etkf": ("inflation", (1.0, 1.01, 1.02, 1.03, 1.04, 1.05, 1.06)),
+    "etkf": ("inflation", (1.0, 1.01, 1.02, 1.025, 1.03, 1.035, 1.04, 1.05, 1.06)),
     "enkf": ("inflation", (1.05, 1.1, 1.15, 1.2, 1.25, 1.3, 1.4)),
     "3dvar": ("background_std", (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8)),
     "oi": ("covariance_scale", (0.008, 0.01, 0.0125, 0.015, 0.0175, 0.02, 0.025, 0.03)),

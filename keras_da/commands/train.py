@@ -1,5 +1,6 @@
 """`keras-da train`: train a learned analysis through the cycle on a preset's twin experiment."""
 
+import argparse
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ OVERRIDES = (
     ("--learning-rate", "training", "learning_rate", float, "initial Adam learning rate"),
     ("--final-learning-rate", "training", "final_learning_rate", float, "learning rate at the end of the cosine decay"),
     ("--seed", "training", "seed", int, "seed of the pool, the observation noise and the initial weights"),
+    ("--loss", "training", "loss", str, "training loss: supervised (needs the truth) or observation (observations only)"),
     ("--filters", "network", "filters", int, "Nf, channels of the hidden convolutions"),
     ("--num-blocks", "network", "num_blocks", int, "Nb, residual blocks"),
     ("--convs-per-block", "network", "convs_per_block", int, "Nsb, convolutions per residual block"),
@@ -52,6 +54,29 @@ def register(subparsers):
         action="store_true",
         help="continue an interrupted run from OUTPUT/backup (weights, optimizer, pool, epoch)",
     )
+    parser.add_argument(
+        "--strategy",
+        default="default",
+        choices=("default", "mirrored", "multi-worker"),
+        help="data parallelism: default (one device), mirrored (every local GPU), multi-worker "
+        "(every worker listed in the TF_CONFIG environment variable; run the same command on "
+        "each worker with a shared OUTPUT). The batch size must be a multiple of the number of "
+        "replicas (default: default)",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="compile the train step with XLA, which takes longer before the first step and "
+        "then trains faster; --no-jit-compile runs it in graph mode",
+    )
+    parser.add_argument(
+        "--mixed-precision",
+        default="none",
+        choices=("none", "bfloat16", "float16"),
+        help="compute dtype of the analysis network; the state, dynamics and loss stay float32 "
+        "(default: none, float32 everywhere)",
+    )
     parser.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUTPUT/logs")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
     for flag, _, _, kind, text in OVERRIDES:
@@ -69,6 +94,7 @@ def apply_overrides(preset, args):
 
 def run_train(args):
     from keras_da.presets import get_preset
+    from keras_da.training.distribute import is_chief
     from keras_da.training.run import train_from_preset
 
     preset = apply_overrides(get_preset(args.preset), args)
@@ -81,9 +107,17 @@ def run_train(args):
         )
     start = time.perf_counter()
     model_path = train_from_preset(
-        preset, output, tensorboard=args.tensorboard, verbose=args.verbose
+        preset,
+        output,
+        tensorboard=args.tensorboard,
+        verbose=args.verbose,
+        strategy=args.strategy,
+        jit_compile=args.jit_compile,
+        mixed_precision=args.mixed_precision,
     )
     seconds = time.perf_counter() - start
+    if not is_chief():
+        return
     with open(os.path.join(output, "training_time.json"), "w") as stream:
         json.dump({"wall_seconds": seconds}, stream)
     print(f"Saved the trained filter to {model_path} ({seconds / 60:.1f} min).")

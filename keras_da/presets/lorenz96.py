@@ -59,7 +59,7 @@ _LORENZ96 = {
         "3dvar": {"ensemble_size": 1, "setting": 0.5, "armse": 0.4025},
         "oi": {"ensemble_size": 1, "setting": 0.0175, "armse": 0.4115},
         "enkf": {"ensemble_size": 20, "setting": 1.2, "armse": 0.3336},
-        "etkf": {"ensemble_size": 20, "setting": 1.03, "armse": 0.1948},
+        "etkf": {"ensemble_size": 20, "setting": 1.025, "armse": 0.1910},
         "enkf_n": {"ensemble_size": 20, "setting": None, "armse": 0.1992},
     },
     "published": {
