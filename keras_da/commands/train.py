@@ -102,7 +102,7 @@ def run_train(args):
     backup = os.path.join(output, "backup")
     if os.path.isdir(backup) and not args.resume:
         raise ValueError(
-            f"{backup} holds a checkpoint of an earlier run. Pass --resume to continue it, or "
+            f"{backup} contains a checkpoint of an earlier run. Pass --resume to continue it, or "
             "choose another --output (or delete that directory) to start afresh."
         )
     start = time.perf_counter()
