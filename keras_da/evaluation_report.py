@@ -60,14 +60,17 @@ def format_table(results, published=None):
 
 
 def evaluate_model_file(
-    model_path, output, preset_name=None, overrides=None, plots=True, state_dim=None
+    model_path, output, preset_name=None, overrides=None, plots=True, state_dim=None, preset=None
 ):
     """Evaluate a saved `LearnedFilter` against tuned 3D-Var and the free run; write JSON and PNGs.
 
-    `state_dim` evaluates on a grid of another size than the one the model was trained on
+    The evaluation settings come from `preset` (a preset dict) when given, else from the
+    preset named `preset_name`, else from preset.json beside the model. `state_dim` evaluates on a grid of another size than the one the model was trained on
     (transfer across Nx): the periodic convolutions of a_θ apply to any Nx.
     """
-    preset = load_preset_for_model(model_path, preset_name)
+    if preset is None:
+        preset = load_preset_for_model(model_path, preset_name)
+    preset = json.loads(json.dumps(preset))  # the overrides below must not change the caller's
     config = preset["evaluation"]
     for key, value in (overrides or {}).items():
         if value is not None:

@@ -16,7 +16,17 @@ def register(subparsers):
         "and the free run on the same truth and observations, and report the time-averaged "
         "analysis RMSE (mean over runs, with its standard deviation and standard error).",
     )
-    parser.add_argument("model", help="path of a trained model (.keras) written by `keras-da train`")
+    parser.add_argument(
+        "model", nargs="?", default=None,
+        help="path of a trained model (.keras) written by `keras-da train`",
+    )
+    parser.add_argument(
+        "--pretrained",
+        default=None,
+        metavar="NAME",
+        help="evaluate a filter shipped with keras_da instead of MODEL, with the preset it was "
+        "trained on (names: keras_da.pretrained.available())",
+    )
     parser.add_argument(
         "--preset",
         default=None,
@@ -24,7 +34,11 @@ def register(subparsers):
         help="preset whose evaluation settings are used (default: the preset stored beside the "
         "model in preset.json, else lorenz96)",
     )
-    parser.add_argument("--output", default=None, help="directory for results.json and figures (default: MODEL's directory /evaluation)")
+    parser.add_argument(
+        "--output", default=None,
+        help="directory for results.json and figures (default: MODEL's directory /evaluation, "
+        "or runs/pretrained/NAME with --pretrained)",
+    )
     parser.add_argument("--num-runs", type=int, default=None, help="independent runs filtered together (default: preset, 8)")
     parser.add_argument("--num-cycles", type=int, default=None, help="cycles scored after the burn-in (default: preset, 10000)")
     parser.add_argument("--burn-in", type=int, default=None, help="cycles filtered before scoring starts (default: preset, 1000)")
@@ -49,8 +63,24 @@ def register(subparsers):
 def run_evaluate(args):
     from keras_da.evaluation_report import evaluate_model_file
 
-    if not os.path.isfile(args.model):
-        raise FileNotFoundError(f"No model file at {args.model!r}. Train one with `keras-da train`.")
+    if (args.model is None) == (args.pretrained is None):
+        raise ValueError(
+            "Give either MODEL (a .keras file written by `keras-da train`) or --pretrained NAME, "
+            f"not {'both' if args.model else 'neither'}."
+        )
+    preset = None
+    if args.pretrained is not None:
+        from keras_da import pretrained
+
+        model_path = pretrained.model_path(args.pretrained)
+        if args.preset is None:
+            preset = pretrained.info(args.pretrained)["preset"]
+        output = args.output or os.path.join("runs", "pretrained", args.pretrained)
+    else:
+        model_path = args.model
+        if not os.path.isfile(model_path):
+            raise FileNotFoundError(f"No model file at {model_path!r}. Train one with `keras-da train`.")
+        output = args.output or os.path.join(os.path.dirname(os.path.abspath(model_path)), "evaluation")
     overrides = {
         "num_runs": args.num_runs,
         "num_cycles": args.num_cycles,
@@ -58,11 +88,11 @@ def run_evaluate(args):
         "seed": args.seed,
         "three_dvar_stds": args.three_dvar_stds,
     }
-    output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.model)), "evaluation")
     report = evaluate_model_file(
-        args.model,
+        model_path,
         output,
         preset_name=args.preset,
+        preset=preset,
         overrides=overrides,
         plots=not args.no_plots,
         state_dim=args.state_dim,

@@ -77,6 +77,22 @@ def register(subparsers):
         help="compute dtype of the analysis network; the state, dynamics and loss stay float32 "
         "(default: none, float32 everywhere)",
     )
+    parser.add_argument(
+        "--validate-every",
+        type=int,
+        default=0,
+        metavar="EPOCHS",
+        help="score the filter every EPOCHS epochs on a fixed twin experiment and record the "
+        "learning curve (val_armse, train_seconds, cycles_seen) in OUTPUT/history.csv "
+        "(default: 0, off)",
+    )
+    parser.add_argument("--validation-runs", type=int, default=8, help="runs of the learning-curve twin experiment (default: 8)")
+    parser.add_argument(
+        "--validation-cycles",
+        type=int,
+        default=1500,
+        help="cycles per learning-curve run, the first third (at most 500) left out (default: 1500)",
+    )
     parser.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUTPUT/logs")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
     for flag, _, _, kind, text in OVERRIDES:
@@ -114,6 +130,9 @@ def run_train(args):
         strategy=args.strategy,
         jit_compile=args.jit_compile,
         mixed_precision=args.mixed_precision,
+        validate_every=args.validate_every,
+        validation_runs=args.validation_runs,
+        validation_cycles=args.validation_cycles,
     )
     seconds = time.perf_counter() - start
     if not is_chief():

@@ -1,5 +1,6 @@
 """Train a learned filter from a preset dict, with checkpoints that survive interruption."""
 
+import csv
 import json
 import logging
 import os
@@ -10,6 +11,7 @@ import keras
 from keras_da.experiment import build_dynamics, build_learned_analysis, build_observation_operator
 from keras_da.training import distribute
 from keras_da.training.trainer import LearnedFilter
+from keras_da.training.validation import ValidationRMSE
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +198,16 @@ def _write_json_atomically(path, content):
             os.close(descriptor)
 
 
+def recorded_train_seconds(history_csv):
+    """Return the last `train_seconds` in a run's history.csv, 0.0 when none is recorded."""
+    if not os.path.isfile(history_csv):
+        return 0.0
+    with open(history_csv, newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    values = [row.get("train_seconds") for row in rows if row.get("train_seconds")]
+    return float(values[-1]) if values else 0.0
+
+
 def check_resumed_position(model, epoch, steps_per_epoch):
     """Raise `ValueError` if a restored model's step count does not match `epoch` epochs."""
     done = int(model.window_counter.numpy())
@@ -216,6 +228,9 @@ def train_from_preset(
     strategy="default",
     jit_compile=True,
     mixed_precision="none",
+    validate_every=0,
+    validation_runs=8,
+    validation_cycles=1500,
 ):
     """Train a learned filter as a preset specifies and save it to `output/model.keras`.
 
@@ -237,6 +252,11 @@ def train_from_preset(
             as graph mode on the 2-core CPU measured in docs/deployment.md.
         mixed_precision: compute dtype of the analysis network, `"none"`, `"bfloat16"` or
             `"float16"` (see `LearnedFilter`).
+        validate_every: score the filter every this many epochs (and after the last) on a
+            fixed twin experiment of `validation_runs` runs of `validation_cycles` cycles (the
+            first 500 left out), recording `val_armse`, `val_armse_sem`, `train_seconds` and
+            `cycles_seen` in `output/history.csv` (`keras_da.training.validation.ValidationRMSE`).
+            0 turns scoring off.
 
     Returns:
         The path of the saved `.keras` file.
@@ -267,8 +287,26 @@ def train_from_preset(
     if initial_epoch:
         check_resumed_position(model, initial_epoch, per_epoch)
     callbacks = [backup, keras.callbacks.TerminateOnNaN()]
+    history_csv = os.path.join(output, "history.csv")
+    if validate_every:
+        callbacks.append(
+            ValidationRMSE(
+                build_dynamics(preset["model"]),
+                build_observation_operator(preset["observation"]),
+                preset["model"]["state_dim"],
+                num_runs=validation_runs,
+                num_cycles=validation_cycles,
+                burn_in=min(500, validation_cycles // 3),
+                spin_up_cycles=preset["spin_up_cycles"],
+                every=validate_every,
+                initial_spread=preset["evaluation"]["initial_spread"],
+                # Away from the seeds of `keras-da evaluate`, which draws its twin from
+                # the evaluation seed and the next one.
+                seed=preset["evaluation"]["seed"] + 1000,
+                initial_seconds=recorded_train_seconds(history_csv) if initial_epoch else 0.0,
+            )
+        )
     if chief:
-        history_csv = os.path.join(output, "history.csv")
         callbacks.append(keras.callbacks.CSVLogger(history_csv, append=True))
     if tensorboard and chief:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(output, "logs")))

@@ -1,0 +1,153 @@
+"""Package a trained run as a shipped filter: `python -m keras_da.pretrained RUN_DIR --name NAME`.
+
+RUN_DIR is the output directory of `keras-da train` after `keras-da evaluate RUN_DIR/model.keras`
+has written `RUN_DIR/evaluation/results.json`. The tool writes `NAME.keras` (the analysis network
+and dynamics in a `LearnedFilter` whose training pool is cut to one batch, without optimizer
+state) and `NAME.json` (the record) into the `keras_da/pretrained` folder, after checking that
+the slim copy filters exactly like the trained model, and scores the short check evaluation that
+`tests/test_pretrained.py` repeats.
+"""
+
+import argparse
+import csv
+import json
+import os
+import platform
+import sys
+
+import keras
+import numpy as np
+
+from keras_da import pretrained
+from keras_da.training.run import build_learned_filter
+
+# The short evaluation recorded with every shipped filter and repeated by the test suite.
+CHECK = {
+    "num_runs": 4,
+    "num_cycles": 2000,
+    "burn_in": 500,
+    "seed": 31337,
+    "initial_spread": 1.0,
+    "spin_up_cycles": 1000,
+}
+
+
+def slim_copy(model, preset):
+    """Return an uncompiled `LearnedFilter` with `model`'s analysis weights and a one-batch pool."""
+    slim_preset = json.loads(json.dumps(preset))
+    slim_preset["training"]["pool_size"] = slim_preset["training"]["batch_size"]
+    slim = build_learned_filter(slim_preset)
+    rng = np.random.default_rng(0)
+    observations = rng.standard_normal((2, 3, model.state_dim)).astype("float32")
+    ensemble = (8.0 + rng.standard_normal((2, model.ensemble_size, model.state_dim))).astype("float32")
+    slim((observations, ensemble))  # builds the analysis weights
+    slim.analysis.set_weights(model.analysis.get_weights())
+    expected = np.asarray(model((observations, ensemble)))
+    received = np.asarray(slim((observations, ensemble)))
+    if not np.array_equal(expected, received):
+        raise RuntimeError(
+            "The slim copy filters differently from the trained model (largest difference "
+            f"{np.max(np.abs(expected - received)):.3g}); refusing to ship it."
+        )
+    return slim
+
+
+def learning_curve(run_dir):
+    """Return the rows of RUN_DIR/history.csv that hold a validation score."""
+    path = os.path.join(run_dir, "history.csv")
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    curve = []
+    for row in rows:
+        value = row.get("val_armse")
+        if value and np.isfinite(float(value)):
+            curve.append({
+                "epoch": int(row["epoch"]) + 1,
+                "train_seconds": float(row["train_seconds"]),
+                "cycles_seen": float(row["cycles_seen"]),
+                "val_armse": float(value),
+                "val_armse_sem": float(row["val_armse_sem"]),
+            })
+    return curve
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", help="output directory of `keras-da train`, evaluated")
+    parser.add_argument("--name", required=True, help="name of the shipped filter, e.g. lorenz96-ne1")
+    parser.add_argument("--command", required=True, help="the exact training command, recorded")
+    parser.add_argument("--commit", required=True, help="git commit of the code that trained the model")
+    parser.add_argument("--machine", required=True, help="the machine that trained it, in words")
+    parser.add_argument(
+        "--directory", default=pretrained.DIRECTORY,
+        help="folder to write NAME.keras and NAME.json to (default: the package's pretrained folder)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    files = {
+        name: os.path.join(args.run_dir, name)
+        for name in ("model.keras", "preset.json", "training_time.json", "evaluation/results.json")
+    }
+    missing = [path for path in files.values() if not os.path.isfile(path)]
+    if missing:
+        raise FileNotFoundError(
+            f"{', '.join(missing)} not found. Train with `keras-da train --output {args.run_dir}` "
+            f"and evaluate with `keras-da evaluate {files['model.keras']}` first."
+        )
+    with open(files["preset.json"]) as stream:
+        preset = json.load(stream)
+    with open(files["training_time.json"]) as stream:
+        wall_seconds = json.load(stream)["wall_seconds"]
+    with open(files["evaluation/results.json"]) as stream:
+        evaluation = json.load(stream)
+
+    model = keras.models.load_model(files["model.keras"])
+    slim = slim_copy(model, preset)
+    target = os.path.join(args.directory, f"{args.name}.keras")
+    slim.save(target)
+    check = dict(CHECK, spin_up_cycles=preset["spin_up_cycles"])
+    score = pretrained.check_score(keras.models.load_model(target, compile=False), check)
+    record = {
+        "name": args.name,
+        "description": (
+            f"a_θ (Ne {preset['training']['ensemble_size']}, network {preset['network']}) trained "
+            f"on the {preset['name']} twin experiment"
+        ),
+        "command": args.command,
+        "commit": args.commit,
+        "training": {
+            "wall_seconds": wall_seconds,
+            "machine": args.machine,
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "learning_curve": learning_curve(args.run_dir),
+        },
+        "preset": preset,
+        "evaluation": {
+            "settings": evaluation["evaluation"],
+            "results": {
+                name: {key: result[key] for key in ("armse", "armse_std", "armse_stderr", "ensemble_size")}
+                for name, result in evaluation["results"].items()
+            },
+            "three_dvar_sweep": evaluation["three_dvar_sweep"],
+        },
+        "check": dict(check, armse=score["armse"], armse_stderr=score["armse_stderr"],
+                      per_run=score["per_run"]),
+    }
+    with open(os.path.join(args.directory, f"{args.name}.json"), "w") as stream:
+        json.dump(record, stream, indent=2)
+    a_theta = record["evaluation"]["results"]["a_theta"]
+    print(
+        f"Shipped {args.name}: {os.path.getsize(target) / 1e6:.2f} MB, standard evaluation aRMSE "
+        f"{a_theta['armse']:.4f} ± {a_theta['armse_stderr']:.4f} (standard error), check "
+        f"evaluation {score['armse']:.4f} ± {score['armse_stderr']:.4f}."
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
