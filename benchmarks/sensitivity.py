@@ -56,7 +56,12 @@ def parse_args():
     return parser.parse_args()
 
 
-def run_study(name, args, twin):
+def run_study(name, args, twin, trained):
+    """Train and score every value of study `name`; `trained` maps configurations to earlier rows.
+
+    The default value of each study is the same configuration, so it is trained once and its
+    row reused by the other studies.
+    """
     rows = []
     for label, overrides in STUDIES[name]:
         preset = get_preset("lorenz96")
@@ -64,6 +69,10 @@ def run_study(name, args, twin):
         preset["training"].update({"steps": args.steps, "steps_per_epoch": min(500, args.steps)})
         for section, values in overrides.items():
             preset[section].update(values)
+        key = json.dumps([preset["network"], preset["training"]], sort_keys=True)
+        if key in trained:
+            rows.append(dict(trained[key], value=label))
+            continue
         start = time.perf_counter()
         path = train_from_preset(preset, os.path.join(args.output, name, label), verbose=2)
         seconds = time.perf_counter() - start
@@ -74,9 +83,10 @@ def run_study(name, args, twin):
         )[label]
         rows.append({"value": label, "armse": result["armse"], "armse_std": result["armse_std"],
                      "training_seconds": seconds})
+        trained[key] = rows[-1]
     with open(os.path.join(args.output, f"{name}.json"), "w") as stream:
         json.dump({"study": name, "args": vars(args), "rows": rows}, stream, indent=2)
-    lines = [f"| {name} | aRMSE ± std | training time |", "|---|---|---|"]
+    lines = [f"| {name} | aRMSE ± std over runs | training time |", "|---|---|---|"]
     lines += [f"| {r['value']} | {r['armse']:.3f} ± {r['armse_std']:.3f} | {r['training_seconds'] / 60:.1f} min |" for r in rows]
     with open(os.path.join(args.output, f"{name}.md"), "w") as stream:
         stream.write("\n".join(lines) + "\n")
@@ -103,10 +113,13 @@ def main():
         build_dynamics(preset["model"]), build_observation_operator(preset["observation"]), 40,
         args.num_runs, args.burn_in + args.num_cycles, preset["spin_up_cycles"], seed=77,
     )
-    for name in args.studies.split(","):
-        if name not in STUDIES:
-            raise ValueError(f"Unknown study {name!r}; choose from {', '.join(STUDIES)}.")
-        run_study(name, args, twin)
+    names = args.studies.split(",")
+    unknown = [name for name in names if name not in STUDIES]
+    if unknown:
+        raise ValueError(f"Unknown studies {unknown}; choose from {', '.join(STUDIES)}.")
+    trained = {}
+    for name in names:
+        run_study(name, args, twin, trained)
 
 
 if __name__ == "__main__":

@@ -69,3 +69,40 @@ def plot_sweep(values, scores, path, parameter, method):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_learning_curve(curve, path, references=None, title="Learning curve"):
+    """Plot the validation aRMSE against training wall time and against analysis cycles seen.
+
+    Args:
+        curve: rows with `train_seconds`, `cycles_seen`, `val_armse` and `val_armse_sem`, as
+            `keras-da train --validate-every` records them in history.csv.
+        path: file to write.
+        references: optional {label: aRMSE} drawn as horizontal lines (for example tuned
+            3D-Var and EnKF scores).
+        title: figure title.
+    """
+    if not curve:
+        raise ValueError(
+            "The learning curve has no scored epoch. Train with `keras-da train "
+            "--validate-every EPOCHS` to record one."
+        )
+    hours = np.array([row["train_seconds"] for row in curve]) / 3600
+    cycles = np.array([row["cycles_seen"] for row in curve])
+    scores = np.array([row["val_armse"] for row in curve])
+    errors = np.array([row["val_armse_sem"] for row in curve])
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
+    for ax, x, label in ((axes[0], hours, "training wall time (hours)"),
+                         (axes[1], cycles, "analysis cycles trained on")):
+        ax.errorbar(x, scores, yerr=errors, fmt="o-", ms=3, label="a_θ (validation)")
+        for (name, value), style in zip((references or {}).items(), ("--", ":", "-.", "-")):
+            ax.axhline(value, color="gray", ls=style, lw=1, label=f"{name} {value:.3f}")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[1].set_xscale("log")
+    axes[0].set_ylabel("aRMSE")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

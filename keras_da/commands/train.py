@@ -139,5 +139,14 @@ def run_train(args):
         return
     with open(os.path.join(output, "training_time.json"), "w") as stream:
         json.dump({"wall_seconds": seconds}, stream)
+    if args.validate_every:
+        from keras_da import plotting
+        from keras_da.training.validation import read_learning_curve
+
+        figure = os.path.join(output, "learning_curve.png")
+        plotting.plot_learning_curve(
+            read_learning_curve(os.path.join(output, "history.csv")), figure,
+            title=f"a_θ, preset {preset['name']}")
+        print(f"Learning curve: {figure}")
     print(f"Saved the trained filter to {model_path} ({seconds / 60:.1f} min).")
     print(f"Evaluate it with: keras-da evaluate {model_path}")

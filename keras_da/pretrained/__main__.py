@@ -9,7 +9,6 @@ the slim copy filters exactly like the trained model, and scores the short check
 """
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -20,6 +19,7 @@ import numpy as np
 
 from keras_da import pretrained
 from keras_da.training.run import build_learned_filter
+from keras_da.training.validation import read_learning_curve
 
 # The short evaluation recorded with every shipped filter and repeated by the test suite.
 CHECK = {
@@ -50,27 +50,6 @@ def slim_copy(model, preset):
             f"{np.max(np.abs(expected - received)):.3g}); refusing to ship it."
         )
     return slim
-
-
-def learning_curve(run_dir):
-    """Return the rows of RUN_DIR/history.csv that hold a validation score."""
-    path = os.path.join(run_dir, "history.csv")
-    if not os.path.isfile(path):
-        return []
-    with open(path, newline="") as stream:
-        rows = list(csv.DictReader(stream))
-    curve = []
-    for row in rows:
-        value = row.get("val_armse")
-        if value and np.isfinite(float(value)):
-            curve.append({
-                "epoch": int(row["epoch"]) + 1,
-                "train_seconds": float(row["train_seconds"]),
-                "cycles_seen": float(row["cycles_seen"]),
-                "val_armse": float(value),
-                "val_armse_sem": float(row["val_armse_sem"]),
-            })
-    return curve
 
 
 def parse_args(argv):
@@ -125,7 +104,7 @@ def main(argv=None):
             "machine": args.machine,
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
-            "learning_curve": learning_curve(args.run_dir),
+            "learning_curve": read_learning_curve(os.path.join(args.run_dir, "history.csv")),
         },
         "preset": preset,
         "evaluation": {

@@ -1,5 +1,7 @@
 """Learning curves: the analysis RMSE of a filter in training, scored on a fixed twin experiment."""
 
+import csv
+import os
 import time
 
 import keras
@@ -95,3 +97,28 @@ class ValidationRMSE(keras.callbacks.Callback):
         start = time.perf_counter()
         logs["val_armse"], logs["val_armse_sem"] = self.score()
         self._scoring_seconds += time.perf_counter() - start
+
+
+def read_learning_curve(history_csv):
+    """Return the scored epochs of a run's history.csv as dicts, `[]` when none is scored.
+
+    Each dict has `epoch` (counted from 1), `train_seconds`, `cycles_seen`, `val_armse` and
+    `val_armse_sem`.
+    """
+    if not os.path.isfile(history_csv):
+        return []
+    with open(history_csv, newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    curve = []
+    for row in rows:
+        value = row.get("val_armse")
+        if not value or not np.isfinite(float(value)):
+            continue
+        curve.append({
+            "epoch": int(row["epoch"]) + 1,
+            "train_seconds": float(row["train_seconds"]),
+            "cycles_seen": float(row["cycles_seen"]),
+            "val_armse": float(value),
+            "val_armse_sem": float(row["val_armse_sem"]),
+        })
+    return curve

@@ -92,3 +92,17 @@ def test_bad_settings_are_rejected(kwargs, message):
             build_dynamics(preset["model"]), build_observation_operator(preset["observation"]),
             40, **settings,
         )
+
+
+def test_curve_reader_and_plot(curve_run, tmp_path):
+    from keras_da.plotting import plot_learning_curve
+    from keras_da.training.validation import read_learning_curve
+
+    _, output, _ = curve_run
+    curve = read_learning_curve(str(output / "history.csv"))
+    assert [row["epoch"] for row in curve] == [2, 3]
+    figure = tmp_path / "curve.png"
+    plot_learning_curve(curve, str(figure), references={"3D-Var": 0.40})
+    assert figure.stat().st_size > 0
+    with pytest.raises(ValueError, match="--validate-every"):
+        plot_learning_curve([], str(tmp_path / "empty.png"))
