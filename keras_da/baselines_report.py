@@ -42,15 +42,23 @@ def make_analysis(method, H, value, preset, dynamics, dtype, cache):
     return build_baseline(method, H, **kwargs)
 
 
-def sweep_method(method, preset, dynamics, H, ensemble_size, dtype, cache, output):
-    """Return (best value, {value: aRMSE}) of `method`'s tuning parameter on a short run."""
+def sweep_method(
+    method, preset, dynamics, H, ensemble_size, dtype, cache, output, grid=None, state_dim=None
+):
+    """Return (best value, {value: aRMSE}) of `method`'s tuning parameter on a short run.
+
+    The values tried are `grid`, by default those of `SWEEP_PARAMETERS`, on a twin experiment
+    of Nx = `state_dim` (default: the preset's). The sweep figure goes to `output`, unless it
+    is `None`.
+    """
     from keras_da import plotting
 
-    parameter, grid = SWEEP_PARAMETERS[method]
+    parameter, default_grid = SWEEP_PARAMETERS[method]
+    grid = default_grid if grid is None else grid
     config = preset["evaluation"]
     burn_in = min(config["burn_in"], config["sweep_cycles"] // 2)
     twin = make_twin_experiment(
-        dynamics, H, preset["model"]["state_dim"], config["num_runs"],
+        dynamics, H, state_dim or preset["model"]["state_dim"], config["num_runs"],
         config["sweep_cycles"] + burn_in, preset["spin_up_cycles"], seed=config["seed"] + 1000,
     )
     methods = {
@@ -61,7 +69,8 @@ def sweep_method(method, preset, dynamics, H, ensemble_size, dtype, cache, outpu
     scores = np.array([results[f"{method}:{v:g}"]["armse"] for v in grid])
     scores = np.where(np.isfinite(scores), scores, np.inf)
     best = float(grid[int(np.argmin(scores))])
-    plotting.plot_sweep(np.array(grid), scores, os.path.join(output, f"sweep_{method}.png"), parameter, method)
+    if output is not None:
+        plotting.plot_sweep(np.array(grid), scores, os.path.join(output, f"sweep_{method}.png"), parameter, method)
     return best, {float(v): float(s) for v, s in zip(grid, scores)}
 
 

@@ -30,19 +30,13 @@ def load_preset_for_model(model_path, preset_name=None):
 
 def tune_three_dvar(dynamics, observation_operator, preset, stds, state_dim=None):
     """Pick σ_b of 3D-Var (B = σ_b² I) with the lowest aRMSE on a short separate twin run."""
-    config = preset["evaluation"]
-    sweep_cycles = config["sweep_cycles"]
-    burn_in = min(config["burn_in"], sweep_cycles // 2)
-    twin = make_twin_experiment(
-        dynamics, observation_operator, state_dim or preset["model"]["state_dim"], config["num_runs"],
-        sweep_cycles + burn_in, preset["spin_up_cycles"], seed=config["seed"] + 1000,
+    # Imported here because keras_da.baselines_report imports this module.
+    from keras_da.baselines_report import sweep_method
+
+    return sweep_method(
+        "3dvar", preset, dynamics, observation_operator, 1, "float32", {}, None, grid=stds,
+        state_dim=state_dim,
     )
-    methods = {f"sigma_b={s:g}": (ThreeDVar(observation_operator, background_std=s), 1) for s in stds}
-    results = evaluate_methods(methods, dynamics, twin, burn_in, keep_series=False)
-    scores = [results[f"sigma_b={s:g}"]["armse"] for s in stds]
-    scores = [score if np.isfinite(score) else np.inf for score in scores]
-    best = stds[int(np.argmin(scores))]
-    return best, dict(zip([float(s) for s in stds], [float(s) for s in scores]))
 
 
 def format_table(results, published=None):
