@@ -19,9 +19,12 @@ from keras_da.training.validation import read_learning_curve
 def reference(text):
     label, _, value = text.rpartition("=")
     try:
-        return label, float(value)
+        number = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LABEL=VALUE, received {text!r}") from None
+        number = None
+    if not label or number is None:
+        raise argparse.ArgumentTypeError(f"expected LABEL=VALUE, received {text!r}")
+    return label, number
 
 
 def main(argv=None):
@@ -36,6 +39,8 @@ def main(argv=None):
     if not os.path.isfile(history):
         parser.error(f"{history} not found: RUN_DIR must be the --output of `keras-da train`.")
     curve = read_learning_curve(history)
+    if not curve:
+        parser.error(f"{history} has no scored epoch: train with `keras-da train --validate-every EPOCHS`.")
     plot_learning_curve(curve, args.output, references=dict(args.reference), title=args.title)
     best = min(curve, key=lambda row: row["val_armse"])
     print(f"{len(curve)} scored epochs; best validation aRMSE {best['val_armse']:.4f} at epoch "

@@ -1,5 +1,7 @@
 """Figures of evaluation results, written to PNG files with matplotlib."""
 
+import itertools
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -87,15 +89,20 @@ def plot_learning_curve(curve, path, references=None, title="Learning curve"):
             "The learning curve has no scored epoch. Train with `keras-da train "
             "--validate-every EPOCHS` to record one."
         )
-    hours = np.array([row["train_seconds"] for row in curve]) / 3600
-    cycles = np.array([row["cycles_seen"] for row in curve])
-    scores = np.array([row["val_armse"] for row in curve])
-    errors = np.array([row["val_armse_sem"] for row in curve])
+    # Diverged scores (inf) have no place on the axis; the title counts them instead.
+    finite = [row for row in curve if np.isfinite(row["val_armse"])]
+    if len(finite) < len(curve):
+        title = f"{title} ({len(curve) - len(finite)} diverged scores not drawn)"
+    hours = np.array([row["train_seconds"] for row in finite]) / 3600
+    cycles = np.array([row["cycles_seen"] for row in finite])
+    scores = np.array([row["val_armse"] for row in finite])
+    errors = np.array([row["val_armse_sem"] for row in finite])
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     for ax, x, label in ((axes[0], hours, "training wall time (hours)"),
                          (axes[1], cycles, "analysis cycles trained on")):
         ax.errorbar(x, scores, yerr=errors, fmt="o-", ms=3, label="a_θ (validation)")
-        for (name, value), style in zip((references or {}).items(), ("--", ":", "-.", "-")):
+        styles = itertools.cycle(("--", ":", "-.", "-"))
+        for (name, value), style in zip((references or {}).items(), styles):
             ax.axhline(value, color="gray", ls=style, lw=1, label=f"{name} {value:.3f}")
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)

@@ -121,6 +121,7 @@ def run_train(args):
             f"{backup} contains a checkpoint of an earlier run. Pass --resume to continue it, or "
             "choose another --output (or delete that directory) to start afresh."
         )
+    resumed = args.resume and os.path.isfile(os.path.join(backup, "checkpoint.json"))
     start = time.perf_counter()
     model_path = train_from_preset(
         preset,
@@ -138,15 +139,19 @@ def run_train(args):
     if not is_chief():
         return
     with open(os.path.join(output, "training_time.json"), "w") as stream:
-        json.dump({"wall_seconds": seconds}, stream)
+        # wall_seconds counts this process only: the part of a resumed run before its
+        # checkpoint is in history.csv (train_seconds) when that run was validated.
+        json.dump({"wall_seconds": seconds, "resumed": resumed}, stream)
     if args.validate_every:
         from keras_da import plotting
         from keras_da.training.validation import read_learning_curve
 
         figure = os.path.join(output, "learning_curve.png")
-        plotting.plot_learning_curve(
-            read_learning_curve(os.path.join(output, "history.csv")), figure,
-            title=f"a_θ, preset {preset['name']}")
-        print(f"Learning curve: {figure}")
+        curve = read_learning_curve(os.path.join(output, "history.csv"))
+        if curve:
+            plotting.plot_learning_curve(curve, figure, title=f"a_θ, preset {preset['name']}")
+            print(f"Learning curve: {figure}")
+        else:
+            logger.warning("No epoch was scored, so %s was not drawn.", figure)
     print(f"Saved the trained filter to {model_path} ({seconds / 60:.1f} min).")
     print(f"Evaluate it with: keras-da evaluate {model_path}")

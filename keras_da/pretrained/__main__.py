@@ -3,15 +3,16 @@
 RUN_DIR is the output directory of `keras-da train` after `keras-da evaluate RUN_DIR/model.keras`
 has written `RUN_DIR/evaluation/results.json`. The tool writes `NAME.keras` (the analysis network
 and dynamics in a `LearnedFilter` whose training pool is cut to one batch, without optimizer
-state) and `NAME.json` (the record) into the `keras_da/pretrained` folder, after checking that
-the slim copy filters exactly like the trained model, and scores the short check evaluation that
-`tests/test_pretrained.py` repeats.
+state) and `NAME.json` (the record) into the `keras_da/pretrained` folder (or `--directory`),
+after checking that the slim copy filters exactly like the trained model, and scores the short
+check evaluation that `tests/test_pretrained.py` repeats.
 """
 
 import argparse
 import json
 import os
 import platform
+import re
 import sys
 
 import keras
@@ -20,6 +21,9 @@ import numpy as np
 from keras_da import pretrained
 from keras_da.training.run import build_learned_filter
 from keras_da.training.validation import read_learning_curve
+
+# Names of shipped filters: file names without a directory part or a leading dot.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 # The short evaluation recorded with every shipped filter and repeated by the test suite.
 CHECK = {
@@ -36,7 +40,7 @@ def slim_copy(model, preset):
     """Return an uncompiled `LearnedFilter` with `model`'s analysis weights and a one-batch pool."""
     slim_preset = json.loads(json.dumps(preset))
     slim_preset["training"]["pool_size"] = slim_preset["training"]["batch_size"]
-    slim = build_learned_filter(slim_preset)
+    slim = build_learned_filter(slim_preset, mixed_precision=model.mixed_precision)
     rng = np.random.default_rng(0)
     observations = rng.standard_normal((2, 3, model.state_dim)).astype("float32")
     ensemble = (8.0 + rng.standard_normal((2, model.ensemble_size, model.state_dim))).astype("float32")
@@ -66,8 +70,27 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def check_evaluation(evaluation, preset, model):
+    """Raise `ValueError` unless results.json scores `model` at its own Nx with its preset."""
+    if evaluation.get("state_dim", model.state_dim) != model.state_dim:
+        raise ValueError(
+            f"evaluation/results.json scores the model at Nx={evaluation['state_dim']}, but it was "
+            f"trained at Nx={model.state_dim}. Evaluate it again without --state-dim."
+        )
+    if evaluation["preset"] != preset["name"]:
+        raise ValueError(
+            f"evaluation/results.json uses the settings of preset {evaluation['preset']!r}, but "
+            f"the run trained preset {preset['name']!r}. Evaluate it again without --preset."
+        )
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if not NAME_PATTERN.fullmatch(args.name):
+        raise ValueError(
+            f"--name must be letters, digits, '.', '_' or '-' and start with a letter or digit, "
+            f"received {args.name!r}."
+        )
     files = {
         name: os.path.join(args.run_dir, name)
         for name in ("model.keras", "preset.json", "training_time.json", "evaluation/results.json")
@@ -81,12 +104,21 @@ def main(argv=None):
     with open(files["preset.json"]) as stream:
         preset = json.load(stream)
     with open(files["training_time.json"]) as stream:
-        wall_seconds = json.load(stream)["wall_seconds"]
+        training_time = json.load(stream)
     with open(files["evaluation/results.json"]) as stream:
         evaluation = json.load(stream)
 
     model = keras.models.load_model(files["model.keras"])
+    check_evaluation(evaluation, preset, model)
+    curve = read_learning_curve(os.path.join(args.run_dir, "history.csv"))
+    if training_time.get("resumed"):
+        print(
+            "Warning: the run was resumed, so training.wall_seconds counts only its last part. "
+            "The train_seconds of its learning curve cover the whole run if every part was "
+            "validated.", file=sys.stderr,
+        )
     slim = slim_copy(model, preset)
+    os.makedirs(args.directory, exist_ok=True)
     target = os.path.join(args.directory, f"{args.name}.keras")
     slim.save(target)
     check = dict(CHECK, spin_up_cycles=preset["spin_up_cycles"])
@@ -100,11 +132,12 @@ def main(argv=None):
         "command": args.command,
         "commit": args.commit,
         "training": {
-            "wall_seconds": wall_seconds,
+            "wall_seconds": training_time["wall_seconds"],
+            "resumed": training_time.get("resumed", False),
             "machine": args.machine,
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
-            "learning_curve": read_learning_curve(os.path.join(args.run_dir, "history.csv")),
+            "learning_curve": curve,
         },
         "preset": preset,
         "evaluation": {
@@ -129,4 +162,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"python -m keras_da.pretrained: error: {error}")

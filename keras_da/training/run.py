@@ -7,11 +7,13 @@ import os
 import shutil
 
 import keras
+import numpy as np
 
 from keras_da.experiment import build_dynamics, build_learned_analysis, build_observation_operator
 from keras_da.training import distribute
 from keras_da.training.trainer import LearnedFilter
-from keras_da.training.validation import ValidationRMSE
+from keras_da.training.validation import ValidationRMSE, parse_csv_number
+from keras_da.twin import check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -198,14 +200,87 @@ def _write_json_atomically(path, content):
             os.close(descriptor)
 
 
+def read_history_csv(path):
+    """Return `(columns, rows)` of a history.csv, `([], [])` when the file does not exist."""
+    if not os.path.isfile(path):
+        return [], []
+    with open(path, newline="") as stream:
+        reader = csv.DictReader(stream)
+        rows = list(reader)
+        return list(reader.fieldnames or []), rows
+
+
+def _write_history_csv(path, columns, rows):
+    partial = f"{path}.partial"
+    with open(partial, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns, restval="", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(partial, path)
+
+
+def prepare_history_csv(path, initial_epoch):
+    """Make a run's history.csv hold exactly the epochs before `initial_epoch`.
+
+    A fresh run (`initial_epoch` 0) deletes the history of an earlier run in the same directory.
+    A resumed run drops the rows of epochs after its checkpoint, which a run killed between
+    writing its history row and committing its checkpoint leaves behind, and a partly written
+    last row.
+    """
+    if initial_epoch == 0:
+        if os.path.isfile(path):
+            os.remove(path)
+        return
+    columns, rows = read_history_csv(path)
+    kept = [row for row in rows if _epoch_of(row) is not None and _epoch_of(row) < initial_epoch]
+    if len(kept) != len(rows):
+        _write_history_csv(path, columns, kept)
+
+
+def _epoch_of(row):
+    try:
+        return int(row.get("epoch"))
+    except (TypeError, ValueError):
+        return None
+
+
+class HistoryCSVLogger(keras.callbacks.Callback):
+    """Append each epoch's logs to a CSV file, adding a column when a new log key appears.
+
+    Keras 3.15's `CSVLogger(append=True)` keeps the header of an existing file but writes its
+    own columns under it, so a resumed run with other log keys (one resumed with or without
+    `--validate-every`) shifts its values into the wrong columns. This logger rewrites the file
+    with the union of the columns instead, and leaves the cells of missing keys empty. Each row
+    is flushed to disk, so it is never lost while the checkpoint of its epoch survives.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = os.fspath(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch, **(logs or {})}
+        columns, rows = read_history_csv(self.path)
+        new_keys = sorted(key for key in row if key not in columns)
+        if new_keys:
+            if not columns:
+                new_keys = ["epoch"] + [key for key in new_keys if key != "epoch"]
+            _write_history_csv(self.path, columns + new_keys, rows + [row])
+            return
+        with open(self.path, "a", newline="") as stream:
+            csv.DictWriter(stream, fieldnames=columns, restval="").writerow(row)
+            stream.flush()
+            os.fsync(stream.fileno())
+
+
 def recorded_train_seconds(history_csv):
     """Return the last `train_seconds` in a run's history.csv, 0.0 when none is recorded."""
-    if not os.path.isfile(history_csv):
-        return 0.0
-    with open(history_csv, newline="") as stream:
-        rows = list(csv.DictReader(stream))
-    values = [row.get("train_seconds") for row in rows if row.get("train_seconds")]
-    return float(values[-1]) if values else 0.0
+    _, rows = read_history_csv(history_csv)
+    values = [parse_csv_number(row.get("train_seconds")) for row in rows]
+    values = [value for value in values if np.isfinite(value)]
+    return values[-1] if values else 0.0
 
 
 def check_resumed_position(model, epoch, steps_per_epoch):
@@ -254,13 +329,17 @@ def train_from_preset(
             `"float16"` (see `LearnedFilter`).
         validate_every: score the filter every this many epochs (and after the last) on a
             fixed twin experiment of `validation_runs` runs of `validation_cycles` cycles (the
-            first 500 left out), recording `val_armse`, `val_armse_sem`, `train_seconds` and
-            `cycles_seen` in `output/history.csv` (`keras_da.training.validation.ValidationRMSE`).
-            0 turns scoring off.
+            first third, at most 500, left out), recording `val_armse`, `val_armse_sem`,
+            `train_seconds` and `cycles_seen` in `output/history.csv`
+            (`keras_da.training.validation.ValidationRMSE`). 0 turns scoring off.
 
     Returns:
         The path of the saved `.keras` file.
     """
+    check_positive_int("validate_every", validate_every, minimum=0)
+    if validate_every:
+        check_positive_int("validation_runs", validation_runs)
+        check_positive_int("validation_cycles", validation_cycles)
     if isinstance(strategy, str):
         # Created first: a multi-worker strategy must exist before TensorFlow's runtime starts.
         strategy = distribute.make_strategy(strategy)
@@ -286,8 +365,19 @@ def train_from_preset(
     initial_epoch = backup.restore(model)
     if initial_epoch:
         check_resumed_position(model, initial_epoch, per_epoch)
-    callbacks = [backup, keras.callbacks.TerminateOnNaN()]
     history_csv = os.path.join(output, "history.csv")
+    if chief:
+        prepare_history_csv(history_csv, initial_epoch)
+    initial_seconds = recorded_train_seconds(history_csv) if initial_epoch else 0.0
+    if validate_every and initial_epoch and not initial_seconds:
+        logger.warning(
+            "%s records no train_seconds for the %d epochs before the checkpoint, because they "
+            "ran without validation, so train_seconds counts only the epochs of this run.",
+            history_csv, initial_epoch,
+        )
+    # The scoring and the history row of an epoch come before its checkpoint, so a run killed
+    # before the checkpoint is committed repeats the whole epoch, row included.
+    callbacks = []
     if validate_every:
         callbacks.append(
             ValidationRMSE(
@@ -303,11 +393,12 @@ def train_from_preset(
                 # Away from the seeds of `keras-da evaluate`, which draws its twin from
                 # the evaluation seed and the next one.
                 seed=preset["evaluation"]["seed"] + 1000,
-                initial_seconds=recorded_train_seconds(history_csv) if initial_epoch else 0.0,
+                initial_seconds=initial_seconds,
             )
         )
     if chief:
-        callbacks.append(keras.callbacks.CSVLogger(history_csv, append=True))
+        callbacks.append(HistoryCSVLogger(history_csv))
+    callbacks += [backup, keras.callbacks.TerminateOnNaN()]
     if tensorboard and chief:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(output, "logs")))
     callbacks.extend(extra_callbacks)

@@ -15,12 +15,13 @@ from keras_da.twin import check_positive_int
 class ValidationRMSE(keras.callbacks.Callback):
     """Score the filter being trained on a fixed twin experiment every few epochs.
 
-    The twin experiment is drawn once, from `seed`. At the end of every `every`-th epoch, and of
-    the last one, the callback filters all its runs with the model's current analysis. It adds
-    these entries to the epoch's logs, which `keras.callbacks.CSVLogger` and `History` record:
+    The twin experiment is drawn once, from `seed`. At the end of every `every`-th epoch, of
+    the last one, and of an epoch after which training stops early (`TerminateOnNaN`), the
+    callback filters all its runs with the model's current analysis. It adds these entries to
+    the epoch's logs, which a CSV logger and `History` record:
 
     - `val_armse`: time-averaged analysis RMSE after `burn_in` cycles, mean over runs
-      (`nan` on epochs that are not scored);
+      (`nan` on epochs that are not scored, `inf` when a run diverged);
     - `val_armse_sem`: its standard error over runs;
     - `train_seconds`: wall time spent training so far, scoring excluded, counted from
       `initial_seconds` (the time of the run this one resumes);
@@ -47,6 +48,7 @@ class ValidationRMSE(keras.callbacks.Callback):
     ):
         super().__init__()
         check_positive_int("num_runs", num_runs)
+        check_positive_int("num_cycles", num_cycles)
         check_positive_int("every", every)
         check_positive_int("burn_in", burn_in, minimum=0)
         if burn_in >= num_cycles:
@@ -90,20 +92,33 @@ class ValidationRMSE(keras.callbacks.Callback):
         logs["cycles_seen"] = float(
             int(model.window_counter.numpy()) * model.batch_size * model.window_length
         )
-        last = epoch + 1 == self.params.get("epochs")
+        last = epoch + 1 == self.params.get("epochs") or model.stop_training
         if (epoch + 1) % self.every and not last:
             logs["val_armse"] = logs["val_armse_sem"] = float("nan")
             return
         start = time.perf_counter()
-        logs["val_armse"], logs["val_armse_sem"] = self.score()
+        armse, armse_sem = self.score()
+        if not np.isfinite(armse):
+            # A diverged run makes the mean nan or inf; inf keeps it apart from unscored epochs.
+            armse = armse_sem = float("inf")
+        logs["val_armse"], logs["val_armse_sem"] = armse, armse_sem
         self._scoring_seconds += time.perf_counter() - start
+
+
+def parse_csv_number(text):
+    """Return a history.csv cell as a float, `nan` when it is empty or not a number ("NA")."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def read_learning_curve(history_csv):
     """Return the scored epochs of a run's history.csv as dicts, `[]` when none is scored.
 
     Each dict has `epoch` (counted from 1), `train_seconds`, `cycles_seen`, `val_armse` and
-    `val_armse_sem`.
+    `val_armse_sem`. A diverged score is kept, as `inf`. Epochs without a score (`nan`, empty
+    or "NA", for example those of a resumed run trained without validation) are left out.
     """
     if not os.path.isfile(history_csv):
         return []
@@ -111,14 +126,14 @@ def read_learning_curve(history_csv):
         rows = list(csv.DictReader(stream))
     curve = []
     for row in rows:
-        value = row.get("val_armse")
-        if not value or not np.isfinite(float(value)):
+        score = parse_csv_number(row.get("val_armse"))
+        if np.isnan(score):
             continue
         curve.append({
             "epoch": int(row["epoch"]) + 1,
-            "train_seconds": float(row["train_seconds"]),
-            "cycles_seen": float(row["cycles_seen"]),
-            "val_armse": float(value),
-            "val_armse_sem": float(row["val_armse_sem"]),
+            "train_seconds": parse_csv_number(row.get("train_seconds")),
+            "cycles_seen": parse_csv_number(row.get("cycles_seen")),
+            "val_armse": score,
+            "val_armse_sem": parse_csv_number(row.get("val_armse_sem")),
         })
     return curve
