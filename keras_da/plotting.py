@@ -89,7 +89,7 @@ def plot_learning_curve(curve, path, references=None, title="Learning curve"):
             "The learning curve has no scored epoch. Train with `keras-da train "
             "--validate-every EPOCHS` to record one."
         )
-    # Diverged scores (inf) have no place on the axis; the title counts them instead.
+    # Diverged scores (inf) cannot be drawn on the axis, so the title counts them instead.
     finite = [row for row in curve if np.isfinite(row["val_armse"])]
     if len(finite) < len(curve):
         title = f"{title} ({len(curve) - len(finite)} diverged scores not drawn)"

@@ -64,8 +64,8 @@ def run_evaluate(args):
     from keras_da.evaluation_report import evaluate_model_file
 
     if (args.model is None) == (args.pretrained is None):
-        request = "Give either MODEL (a .keras file written by `keras-da train`) or --pretrained NAME"
-        raise ValueError(f"{request}." if args.model is None else f"{request}, not both.")
+        usage = "Give either MODEL (a .keras file written by `keras-da train`) or --pretrained NAME"
+        raise ValueError(f"{usage}." if args.model is None else f"{usage}, not both.")
     preset = None
     if args.pretrained is not None:
         from keras_da import pretrained

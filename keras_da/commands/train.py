@@ -139,8 +139,8 @@ def run_train(args):
     if not is_chief():
         return
     with open(os.path.join(output, "training_time.json"), "w") as stream:
-        # wall_seconds counts this process only: the part of a resumed run before its
-        # checkpoint is in history.csv (train_seconds) when that run was validated.
+        # wall_seconds counts this process only. For a resumed run, the train_seconds column of
+        # history.csv also covers the epochs before the checkpoint if they were validated.
         json.dump({"wall_seconds": seconds, "resumed": resumed}, stream)
     if args.validate_every:
         from keras_da import plotting

@@ -1,11 +1,11 @@
 """Package a trained run as a shipped filter: `python -m keras_da.pretrained RUN_DIR --name NAME`.
 
 RUN_DIR is the output directory of `keras-da train` after `keras-da evaluate RUN_DIR/model.keras`
-has written `RUN_DIR/evaluation/results.json`. The tool writes `NAME.keras` (the analysis network
-and dynamics in a `LearnedFilter` whose training pool is cut to one batch, without optimizer
-state) and `NAME.json` (the record) into the `keras_da/pretrained` folder (or `--directory`),
-after checking that the slim copy filters exactly like the trained model, and scores the short
-check evaluation that `tests/test_pretrained.py` repeats.
+has written `RUN_DIR/evaluation/results.json`. The tool writes `NAME.keras` and `NAME.json` into
+the `keras_da/pretrained` folder, or into `--directory`. `NAME.keras` is the analysis network and
+dynamics in a `LearnedFilter` whose training pool is cut to one batch, without optimizer state,
+checked to filter exactly like the trained model. `NAME.json` is the record, with the score of
+the short check evaluation that `tests/test_pretrained.py` repeats.
 """
 
 import argparse

@@ -253,7 +253,7 @@ class HistoryCSVLogger(keras.callbacks.Callback):
     own columns under it, so a resumed run with other log keys (one resumed with or without
     `--validate-every`) shifts its values into the wrong columns. This logger rewrites the file
     with the union of the columns instead, and leaves the cells of missing keys empty. Each row
-    is flushed to disk, so it is never lost while the checkpoint of its epoch survives.
+    is synced to disk (`os.fsync`) before the callbacks after this one write the checkpoint.
     """
 
     def __init__(self, path):

@@ -92,14 +92,15 @@ class ValidationRMSE(keras.callbacks.Callback):
         logs["cycles_seen"] = float(
             int(model.window_counter.numpy()) * model.batch_size * model.window_length
         )
-        last = epoch + 1 == self.params.get("epochs") or model.stop_training
+        last = epoch + 1 == self.params.get("epochs") or getattr(model, "stop_training", False)
         if (epoch + 1) % self.every and not last:
             logs["val_armse"] = logs["val_armse_sem"] = float("nan")
             return
         start = time.perf_counter()
         armse, armse_sem = self.score()
         if not np.isfinite(armse):
-            # A diverged run makes the mean nan or inf; inf keeps it apart from unscored epochs.
+            # A diverged run makes the mean nan or inf. Recording inf keeps it apart from the
+            # epochs that are not scored, which record nan.
             armse = armse_sem = float("inf")
         logs["val_armse"], logs["val_armse_sem"] = armse, armse_sem
         self._scoring_seconds += time.perf_counter() - start
