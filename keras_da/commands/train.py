@@ -22,6 +22,7 @@ OVERRIDES = (
     ("--final-learning-rate", "training", "final_learning_rate", float, "learning rate at the end of the cosine decay"),
     ("--seed", "training", "seed", int, "seed of the pool, the observation noise and the initial weights"),
     ("--loss", "training", "loss", str, "training loss: supervised (needs the truth) or observation (observations only)"),
+    ("--initial-weights", "training", "initial_weights", str, "model.keras of an earlier run whose analysis weights this run starts from (a warm start with a fresh optimizer and pool)"),
     ("--filters", "network", "filters", int, "Nf, channels of the hidden convolutions"),
     ("--num-blocks", "network", "num_blocks", int, "Nb, residual blocks"),
     ("--convs-per-block", "network", "convs_per_block", int, "Nsb, convolutions per residual block"),

@@ -283,6 +283,33 @@ def recorded_train_seconds(history_csv):
     return values[-1] if values else 0.0
 
 
+def copy_analysis_weights(source_path, model):
+    """Set `model`'s analysis weights to those of the filter saved at `source_path`.
+
+    Used to continue training a finished run with a new schedule (a warm start): the optimizer
+    state and the pool start afresh, only the network's weights carry over.
+    """
+    if not os.path.isfile(source_path):
+        raise FileNotFoundError(
+            f"No model file at {source_path!r} to take initial weights from. Pass the "
+            "model.keras of an earlier `keras-da train` run."
+        )
+    source = keras.models.load_model(source_path, compile=False)
+    if not model.analysis.built:
+        observations = np.zeros((1, 1, model.cell.observation_dim), "float32")
+        ensemble = np.full((1, model.ensemble_size, model.state_dim), 8.0, "float32")
+        model((observations, ensemble))
+    expected = [tuple(w.shape) for w in model.analysis.weights]
+    found = [tuple(w.shape) for w in source.analysis.weights]
+    if expected != found or type(source.analysis) is not type(model.analysis):
+        raise ValueError(
+            f"The analysis of {source_path!r} ({type(source.analysis).__name__}, weight shapes "
+            f"{found}) does not match the network of this run ({type(model.analysis).__name__}, "
+            f"{expected}). Train with the same network options as that run."
+        )
+    model.analysis.set_weights(source.analysis.get_weights())
+
+
 def check_resumed_position(model, epoch, steps_per_epoch):
     """Raise `ValueError` if a restored model's step count does not match `epoch` epochs."""
     done = int(model.window_counter.numpy())
@@ -365,6 +392,10 @@ def train_from_preset(
     initial_epoch = backup.restore(model)
     if initial_epoch:
         check_resumed_position(model, initial_epoch, per_epoch)
+    elif training.get("initial_weights"):
+        logger.info("Starting from the analysis weights of %s.", training["initial_weights"])
+        with strategy.scope():
+            copy_analysis_weights(training["initial_weights"], model)
     history_csv = os.path.join(output, "history.csv")
     if chief:
         prepare_history_csv(history_csv, initial_epoch)

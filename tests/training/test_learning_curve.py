@@ -1,6 +1,7 @@
 """The learning curve recorded during training: `ValidationRMSE` and `--validate-every`."""
 
 import csv
+import json
 
 import keras
 import numpy as np
@@ -266,3 +267,25 @@ def test_plot_draws_every_reference(tmp_path, monkeypatch):
     plot_learning_curve(curve, str(tmp_path / "curve.png"), references=references)
     assert (tmp_path / "curve.png").stat().st_size > 0
     assert len(labels) == 2 * len(references)  # one line per reference on each panel
+
+
+def test_warm_start_copies_analysis_weights(curve_run, tmp_path):
+    from keras_da.training.run import build_learned_filter, copy_analysis_weights
+
+    preset, output, trained = curve_run
+    model = build_learned_filter(preset)
+    copy_analysis_weights(str(output / "model.keras"), model)
+    for copied, source in zip(model.analysis.get_weights(), trained.analysis.get_weights()):
+        np.testing.assert_array_equal(copied, source)
+
+
+def test_warm_start_rejects_other_network(curve_run):
+    from keras_da.training.run import build_learned_filter, copy_analysis_weights
+
+    preset, output, _ = curve_run
+    wider = json.loads(json.dumps(preset))
+    wider["network"]["filters"] = 2 * preset["network"]["filters"]
+    with pytest.raises(ValueError, match="does not match"):
+        copy_analysis_weights(str(output / "model.keras"), build_learned_filter(wider))
+    with pytest.raises(FileNotFoundError, match="initial weights"):
+        copy_analysis_weights(str(output / "missing.keras"), build_learned_filter(preset))
