@@ -94,19 +94,18 @@ def plot_learning_curve(curve, path, references=None, title="Learning curve"):
     if len(finite) < len(curve):
         title = f"{title} ({len(curve) - len(finite)} diverged scores not drawn)"
     hours = np.array([row["train_seconds"] for row in finite]) / 3600
-    cycles = np.array([row["cycles_seen"] for row in finite])
+    cycles = np.array([row["cycles_seen"] for row in finite]) / 1e6
     scores = np.array([row["val_armse"] for row in finite])
     errors = np.array([row["val_armse_sem"] for row in finite])
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     for ax, x, label in ((axes[0], hours, "training wall time (hours)"),
-                         (axes[1], cycles, "analysis cycles trained on")):
+                         (axes[1], cycles, "analysis cycles trained on (millions)")):
         ax.errorbar(x, scores, yerr=errors, fmt="o-", ms=3, label="a_θ (validation)")
         styles = itertools.cycle(("--", ":", "-.", "-"))
         for (name, value), style in zip((references or {}).items(), styles):
             ax.axhline(value, color="gray", ls=style, lw=1, label=f"{name} {value:.3f}")
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
-    axes[1].set_xscale("log")
     axes[0].set_ylabel("aRMSE")
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
