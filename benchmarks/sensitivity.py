@@ -45,6 +45,16 @@ STUDIES = {
 }
 
 
+def int_list(text):
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, received {text!r}") from None
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, received {text!r}")
+    return values
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", required=True, help="output directory")
@@ -53,7 +63,18 @@ def parse_args():
     parser.add_argument("--num-runs", type=int, default=4, help="independent evaluation runs")
     parser.add_argument("--num-cycles", type=int, default=3000, help="scored cycles per run")
     parser.add_argument("--burn-in", type=int, default=500, help="burn-in cycles per run")
-    return parser.parse_args()
+    parser.add_argument("--ensemble-sizes", type=int_list, default=[1, 5, 10],
+                        help="Ne values of the ensemble_size study (default 1,5,10)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="score a value's OUTPUT/STUDY/VALUE/model.keras of an earlier run "
+                        "instead of training it again (its training time is then not known)")
+    args = parser.parse_args()
+    STUDIES["ensemble_size"] = [(str(n), {"training": {"ensemble_size": n}}) for n in args.ensemble_sizes]
+    return args
+
+
+def format_minutes(seconds):
+    return "not recorded (earlier run)" if seconds is None else f"{seconds / 60:.1f} min"
 
 
 def run_study(name, args, twin, trained):
@@ -73,9 +94,14 @@ def run_study(name, args, twin, trained):
         if key in trained:
             rows.append(dict(trained[key], value=label))
             continue
-        start = time.perf_counter()
-        path = train_from_preset(preset, os.path.join(args.output, name, label), verbose=2)
-        seconds = time.perf_counter() - start
+        path = os.path.join(args.output, name, label, "model.keras")
+        if args.reuse and os.path.isfile(path):
+            logging.info("Scoring the earlier model %s without training it.", path)
+            seconds = None
+        else:
+            start = time.perf_counter()
+            path = train_from_preset(preset, os.path.join(args.output, name, label), verbose=2)
+            seconds = time.perf_counter() - start
         model = keras.models.load_model(path)
         result = evaluate_methods(
             {label: (model.analysis, model.ensemble_size)}, model.dynamics, twin, args.burn_in,
@@ -87,7 +113,7 @@ def run_study(name, args, twin, trained):
     with open(os.path.join(args.output, f"{name}.json"), "w") as stream:
         json.dump({"study": name, "args": vars(args), "rows": rows}, stream, indent=2)
     lines = [f"| {name} | aRMSE ± std over runs | training time |", "|---|---|---|"]
-    lines += [f"| {r['value']} | {r['armse']:.3f} ± {r['armse_std']:.3f} | {r['training_seconds'] / 60:.1f} min |" for r in rows]
+    lines += [f"| {r['value']} | {r['armse']:.3f} ± {r['armse_std']:.3f} | {format_minutes(r['training_seconds'])} |" for r in rows]
     with open(os.path.join(args.output, f"{name}.md"), "w") as stream:
         stream.write("\n".join(lines) + "\n")
     print("\n".join(lines))
