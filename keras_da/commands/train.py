@@ -94,6 +94,13 @@ def register(subparsers):
         default=1500,
         help="cycles per learning-curve run, the first third (at most 500) left out (default: 1500)",
     )
+    parser.add_argument(
+        "--steps-per-execution",
+        type=int,
+        default=1,
+        help="training steps per call into the compiled train function; must divide the "
+        "steps per epoch (default: 1)",
+    )
     parser.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUTPUT/logs")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
     for flag, _, _, kind, text in OVERRIDES:
@@ -131,6 +138,7 @@ def run_train(args):
         verbose=args.verbose,
         strategy=args.strategy,
         jit_compile=args.jit_compile,
+        steps_per_execution=args.steps_per_execution,
         mixed_precision=args.mixed_precision,
         validate_every=args.validate_every,
         validation_runs=args.validation_runs,

@@ -1,5 +1,6 @@
 """Options of `keras-da train` for distribution, XLA, mixed precision and resuming."""
 
+import keras
 import pytest
 
 from keras_da.cli import build_parser, main
@@ -32,3 +33,22 @@ def test_existing_backup_needs_resume(tmp_path, capsys):
     code = main(["train", "--preset", "tiny", "--output", str(tmp_path)])
     assert code == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_steps_per_execution_runs_every_step(tmp_path):
+    from keras_da.presets import get_preset
+    from keras_da.training.run import train_from_preset
+
+    preset = get_preset("tiny")
+    preset["training"].update({"steps": 20, "steps_per_epoch": 10})
+    path = train_from_preset(preset, str(tmp_path), verbose=0, jit_compile=False, steps_per_execution=5)
+    model = keras.models.load_model(path)
+    assert int(model.window_counter.numpy()) == 20
+
+
+def test_steps_per_execution_must_divide_epoch(tmp_path):
+    code = main([
+        "train", "--preset", "tiny", "--output", str(tmp_path / "run"), "--steps-per-execution", "3",
+    ])
+    assert code == 2
+    assert not (tmp_path / "run" / "model.keras").exists()
