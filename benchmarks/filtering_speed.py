@@ -68,6 +68,7 @@ from keras_da.training import LearnedFilter  # noqa: E402
 from keras_da.training.run import build_learned_filter  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from arguments import non_negative_int, positive_int  # noqa: E402
 from baselines_speed import numpy_enkf_n, time_numpy_cycle  # noqa: E402
 
 STATE_DIM = 40
@@ -98,26 +99,6 @@ IMPORTS_ONLY = "imports"
 
 
 # ---------------------------------------------------------------------------- arguments
-def int_at_least(minimum):
-    """Return an argparse type that accepts integers >= `minimum`."""
-    expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"expected {expected}, received {text!r}")
-        return value
-
-    return parse
-
-
-positive_int = int_at_least(1)
-non_negative_int = int_at_least(0)
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],

@@ -33,6 +33,8 @@ from keras_da.plotting import plt  # noqa: E402
 from keras_da.presets import get_preset  # noqa: E402
 from keras_da.training.run import train_from_preset  # noqa: E402
 
+from arguments import int_list  # noqa: E402
+
 # study name -> list of (label, {section: {key: value}}) overrides of the preset
 STUDIES = {
     "pool_size": [(str(n), {"training": {"pool_size": n}}) for n in (256, 1024, 4096)],
@@ -43,16 +45,6 @@ STUDIES = {
     ],
     "ensemble_size": [(str(n), {"training": {"ensemble_size": n}}) for n in (1, 5, 10)],
 }
-
-
-def int_list(text):
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, received {text!r}") from None
-    if min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, received {text!r}")
-    return values
 
 
 def parse_args():

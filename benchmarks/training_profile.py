@@ -7,9 +7,9 @@ In one process, for one network and batch (a preset plus overrides):
 2. The time of a full training step (`LearnedFilter.fit`, one call of `--steps` steps), in
    graph mode and with XLA, with and without `steps_per_execution` (several steps per call
    into the compiled function, less Python between steps).
-3. The convolution FLOPs of one step, counted from the network's kernels: each periodic
-   convolution costs 2 B Ne Nx k C_in C_out multiply-adds per cycle forward, three times that
-   with its backward pass (gradients of its input and of its kernel), times L cycles. Divided
+3. The convolution FLOPs of one step, counted from the network's kernels. Each periodic
+   convolution costs 2 B Ne Nx k C_in C_out FLOPs per cycle forward, and three times that with
+   its backward pass (gradients of its input and of its kernel). A step has L cycles. Divided
    by the step time, this gives the rate at which the step does useful convolution work, and
    its fraction of the matmul rate.
 4. A breakdown of the XLA step into parts timed on their own with the model's own methods:
@@ -46,22 +46,7 @@ from keras_da.analysis.resnet import PeriodicConv1D  # noqa: E402
 from keras_da.presets import PRESETS, get_preset  # noqa: E402
 from keras_da.training.run import build_learned_filter, make_optimizer  # noqa: E402
 
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
-    return value
-
-
-def int_list(text):
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, received {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, received {text!r}")
-    return values
+from arguments import int_list, positive_int  # noqa: E402
 
 
 def parse_args(argv):

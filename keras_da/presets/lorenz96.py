@@ -95,8 +95,8 @@ _LORENZ96_PAPER["training"].update(
 )
 
 # The recipe of the shipped filter `lorenz96-ne1` (keras_da.pretrained): a deeper network, a
-# larger batch and pool and six times more steps than the default. About 80 minutes on the
-# 2-core CPU of docs/benchmarks.md, where the measured wall time and learning curve are.
+# larger batch and pool and six times more steps than the default. It trained in 91.7 minutes
+# on the 2-core CPU of docs/benchmarks.md, which also shows its learning curve.
 _LORENZ96_ACCURATE = copy.deepcopy(_LORENZ96)
 _LORENZ96_ACCURATE.update(
     {

@@ -1,9 +1,9 @@
 """Trained filters shipped with keras_da, loadable by name.
 
-Each shipped filter is a `LearnedFilter` file `NAME.keras` beside a record `NAME.json` that
-holds the preset it was trained with, the command and commit that trained it, its training
-time and machine, its score on the standard evaluation (`keras-da evaluate`), and the score of a
-short check evaluation that the test suite repeats.
+Each shipped filter is a `LearnedFilter` file `NAME.keras` beside a record `NAME.json`. The
+record contains the preset it was trained with, the command and commit that trained it, its
+training time and machine, and its score on the standard evaluation (`keras-da evaluate`). It
+also contains the score of a short check evaluation that the test suite repeats.
 
     >>> from keras_da import pretrained
     >>> pretrained.available()
@@ -11,7 +11,7 @@ short check evaluation that the test suite repeats.
     >>> model = pretrained.load("lorenz96-ne1")
     >>> means = model((observations, initial_ensemble))   # filter (runs, T, Nx) observations
 
-The shipped file holds the analysis network and its dynamics, not the training pool or the
+The shipped file contains the analysis network and its dynamics, not the training pool or the
 optimizer state, so it filters at once but does not resume training: train a new model with
 the recorded command for that.
 """

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from keras_da import pretrained
-from keras_da.training.run import build_learned_filter
+from keras_da.training.run import build_learned_filter, copy_analysis_weights
 from keras_da.training.validation import read_learning_curve
 
 # Names of shipped filters: file names without a directory part or a leading dot.
@@ -41,11 +41,10 @@ def slim_copy(model, preset):
     slim_preset = json.loads(json.dumps(preset))
     slim_preset["training"]["pool_size"] = slim_preset["training"]["batch_size"]
     slim = build_learned_filter(slim_preset, mixed_precision=model.mixed_precision)
+    copy_analysis_weights(model, slim)
     rng = np.random.default_rng(0)
     observations = rng.standard_normal((2, 3, model.state_dim)).astype("float32")
     ensemble = (8.0 + rng.standard_normal((2, model.ensemble_size, model.state_dim))).astype("float32")
-    slim((observations, ensemble))  # builds the analysis weights
-    slim.analysis.set_weights(model.analysis.get_weights())
     expected = np.asarray(model((observations, ensemble)))
     received = np.asarray(slim((observations, ensemble)))
     if not np.array_equal(expected, received):

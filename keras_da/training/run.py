@@ -12,7 +12,7 @@ import numpy as np
 from keras_da.experiment import build_dynamics, build_learned_analysis, build_observation_operator
 from keras_da.training import distribute
 from keras_da.training.trainer import LearnedFilter
-from keras_da.training.validation import ValidationRMSE, parse_csv_number
+from keras_da.training.validation import ValidationRMSE, parse_csv_number, read_history_csv
 from keras_da.twin import check_positive_int
 
 logger = logging.getLogger(__name__)
@@ -200,16 +200,6 @@ def _write_json_atomically(path, content):
             os.close(descriptor)
 
 
-def read_history_csv(path):
-    """Return `(columns, rows)` of a history.csv, `([], [])` when the file does not exist."""
-    if not os.path.isfile(path):
-        return [], []
-    with open(path, newline="") as stream:
-        reader = csv.DictReader(stream)
-        rows = list(reader)
-        return list(reader.fieldnames or []), rows
-
-
 def _write_history_csv(path, columns, rows):
     partial = f"{path}.partial"
     with open(partial, "w", newline="") as stream:
@@ -234,9 +224,11 @@ def prepare_history_csv(path, initial_epoch):
             os.remove(path)
         return
     columns, rows = read_history_csv(path)
-    kept = [row for row in rows if _epoch_of(row) is not None and _epoch_of(row) < initial_epoch]
-    if len(kept) != len(rows):
-        _write_history_csv(path, columns, kept)
+    earlier_rows = [
+        row for row in rows if _epoch_of(row) is not None and _epoch_of(row) < initial_epoch
+    ]
+    if len(earlier_rows) != len(rows):
+        _write_history_csv(path, columns, earlier_rows)
 
 
 def _epoch_of(row):
@@ -283,19 +275,24 @@ def recorded_train_seconds(history_csv):
     return values[-1] if values else 0.0
 
 
-def copy_analysis_weights(source_path, model):
-    """Set `model`'s analysis weights to those of the filter saved at `source_path`.
+def copy_analysis_weights(source, model):
+    """Set `model`'s analysis weights to those of `source`, a `LearnedFilter` or its `.keras` path.
 
     Used to continue training a finished run with a new schedule (a warm start): the optimizer
-    state and the pool start afresh, only the network's weights carry over.
+    state and the pool start afresh, only the network's weights carry over. Also used to copy
+    a trained network into a filter with a smaller pool for shipping.
     """
-    if not os.path.isfile(source_path):
-        raise FileNotFoundError(
-            f"No model file at {source_path!r} to take initial weights from. Pass the "
-            "model.keras of an earlier `keras-da train` run."
-        )
-    source = keras.models.load_model(source_path, compile=False)
+    described = "the source filter"
+    if isinstance(source, (str, os.PathLike)):
+        described = repr(os.fspath(source))
+        if not os.path.isfile(source):
+            raise FileNotFoundError(
+                f"No model file at {source!r} to take initial weights from. Pass the "
+                "model.keras of an earlier `keras-da train` run."
+            )
+        source = keras.models.load_model(source, compile=False)
     if not model.analysis.built:
+        # One cycle on a placeholder input creates the analysis weights.
         observations = np.zeros((1, 1, model.cell.observation_dim), "float32")
         ensemble = np.full((1, model.ensemble_size, model.state_dim), 8.0, "float32")
         model((observations, ensemble))
@@ -303,7 +300,7 @@ def copy_analysis_weights(source_path, model):
     found = [tuple(w.shape) for w in source.analysis.weights]
     if expected != found or type(source.analysis) is not type(model.analysis):
         raise ValueError(
-            f"The analysis of {source_path!r} ({type(source.analysis).__name__}, weight shapes "
+            f"The analysis of {described} ({type(source.analysis).__name__}, weight shapes "
             f"{found}) does not match the network of this run ({type(model.analysis).__name__}, "
             f"{expected}). Train with the same network options as that run."
         )

@@ -27,8 +27,8 @@ class ValidationRMSE(keras.callbacks.Callback):
       `initial_seconds` (the time of the run this one resumes);
     - `cycles_seen`: analysis cycles trained on so far, window counter x B x L.
 
-    The scoring uses the model's own layers, so it sees the weights of that moment, and runs
-    in one `tf.function` traced once.
+    The scoring calls the model's own layers, so it uses the weights of that moment. It runs in
+    one `tf.function`, traced once.
 
     Args:
         dynamics, observation_operator, state_dim: the experiment, as the model was built.
@@ -106,6 +106,16 @@ class ValidationRMSE(keras.callbacks.Callback):
         self._scoring_seconds += time.perf_counter() - start
 
 
+def read_history_csv(path):
+    """Return `(columns, rows)` of a history.csv, `([], [])` when the file does not exist."""
+    if not os.path.isfile(path):
+        return [], []
+    with open(path, newline="") as stream:
+        reader = csv.DictReader(stream)
+        rows = list(reader)
+        return list(reader.fieldnames or []), rows
+
+
 def parse_csv_number(text):
     """Return a history.csv cell as a float, `nan` when it is empty or not a number ("NA")."""
     try:
@@ -121,10 +131,7 @@ def read_learning_curve(history_csv):
     `val_armse_sem`. A diverged score is kept, as `inf`. Epochs without a score (`nan`, empty
     or "NA", for example those of a resumed run trained without validation) are left out.
     """
-    if not os.path.isfile(history_csv):
-        return []
-    with open(history_csv, newline="") as stream:
-        rows = list(csv.DictReader(stream))
+    _, rows = read_history_csv(history_csv)
     curve = []
     for row in rows:
         score = parse_csv_number(row.get("val_armse"))

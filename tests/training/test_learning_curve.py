@@ -55,7 +55,7 @@ def test_curve_columns_and_counts(curve_run):
     assert scored == [False, True, True]
 
 
-def test_last_score_matches_an_independent_evaluation(curve_run):
+def test_last_score_matches_evaluation(curve_run):
     preset, output, model = curve_run
     rows = read_rows(output / "history.csv")
     callback = ValidationRMSE(
@@ -130,7 +130,7 @@ def test_curve_reader_keeps_diverged_scores(tmp_path):
     assert curve[0]["val_armse"] == float("inf")
 
 
-def test_history_is_trimmed_to_the_checkpoint(tmp_path):
+def test_history_trimmed_to_checkpoint(tmp_path):
     path = tmp_path / "history.csv"
     # Rows of epochs 0 to 2, the last written before its checkpoint, then a partly written row.
     path.write_text("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n3,0.")
@@ -183,7 +183,7 @@ def test_resume_adds_validation_columns(tmp_path):
     assert [row["cycles_seen"] for row in curve] == [1600.0, 2400.0]
 
 
-def test_resume_without_validation_keeps_the_curve(tmp_path):
+def test_resume_without_validation_keeps_curve(tmp_path):
     rows = train_interrupted(tmp_path, 1, 0)
     assert [row["epoch"] for row in rows] == ["0", "1", "2"]
     assert rows[1]["val_armse"] == ""
